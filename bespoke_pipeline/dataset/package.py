@@ -1,0 +1,131 @@
+"""The training package: a zip of image + same-name .txt pairs, the layout Replicate,
+CivitAI and kohya all read, plus a manifest with the SHA-256 of every member.
+
+Byte-identical for identical inputs (sorted members, fixed timestamps and permissions), so
+the package hash is a dataset version that training runs can record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from bespoke_pipeline.pixelart.layout import SIZE
+
+MANIFEST_NAME = "manifest.json"
+PACKAGE_FORMAT = "bespoke-training-package/1"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class PackageEntry:
+    source_file: str
+    caption: str
+
+
+def upscale_factor(side: int) -> int:
+    """Integer nearest-neighbour factor for a target side; pixel art must not be resampled
+    by fractions (512/24 = 21.3 smears cells unevenly)."""
+    if side % SIZE or side < SIZE:
+        raise ValueError(
+            f"upscale side {side} is not a multiple of {SIZE}; use e.g. {SIZE * 32} (= {SIZE} x 32)"
+        )
+    return side // SIZE
+
+
+def safe_stem(stem: str) -> str:
+    """ASCII member names: some trainers choke on spaces and non-ASCII names in zips."""
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._") or "image"
+
+
+def build_package(
+    raw_dir: Path, entries: list[PackageEntry], out_path: Path, upscale_to: int | None = None
+) -> dict[str, object]:
+    """Write the zip atomically and return its manifest (also stored inside the zip)."""
+    factor = upscale_factor(upscale_to) if upscale_to else 1
+    members: list[tuple[str, bytes, str]] = []
+    used: set[str] = set()
+    for entry in sorted(entries, key=lambda e: e.source_file):
+        stem = _unique(safe_stem(Path(entry.source_file).stem), used)
+        members.append(
+            (f"{stem}.png", _image_bytes(raw_dir / entry.source_file, factor), entry.source_file)
+        )
+        members.append((f"{stem}.txt", (entry.caption + "\n").encode("utf-8"), entry.source_file))
+    manifest = {
+        "format": PACKAGE_FORMAT,
+        "image_side": SIZE * factor,
+        "pairs": len(entries),
+        "members": [
+            {
+                "name": name,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "bytes": len(data),
+                "source": source,
+            }
+            for name, data, source in members
+        ],
+    }
+    manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for name, data, _ in [*members, (MANIFEST_NAME, manifest_bytes, "")]:
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            archive.writestr(info, data, compresslevel=9)
+    os.replace(tmp, out_path)
+    return manifest
+
+
+def verify_package(path: Path) -> list[str]:
+    """Problems found by re-reading a package against its own manifest (empty: intact)."""
+    problems = []
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read(MANIFEST_NAME))
+        listed = {m["name"]: m["sha256"] for m in manifest["members"]}
+        present = set(archive.namelist()) - {MANIFEST_NAME}
+        problems += [
+            f"{n} listed in the manifest but missing" for n in sorted(listed.keys() - present)
+        ]
+        problems += [
+            f"{n} in the zip but not in the manifest" for n in sorted(present - listed.keys())
+        ]
+        for name in sorted(present & listed.keys()):
+            if hashlib.sha256(archive.read(name)).hexdigest() != listed[name]:
+                problems.append(f"{name} does not match its manifest SHA-256")
+        images = {Path(n).stem for n in present if n.endswith(".png")}
+        captions = {Path(n).stem for n in present if n.endswith(".txt")}
+        problems += [f"{s}.png has no caption" for s in sorted(images - captions)]
+        problems += [f"{s}.txt has no image" for s in sorted(captions - images)]
+    return problems
+
+
+def _unique(stem: str, used: set[str]) -> str:
+    candidate, n = stem, 2
+    while candidate.lower() in used:
+        candidate, n = f"{stem}_{n}", n + 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _image_bytes(path: Path, factor: int) -> bytes:
+    """The user's file verbatim, or a nearest-neighbour upscaled copy."""
+    if factor == 1:
+        return path.read_bytes()
+    with Image.open(path) as image:
+        big = image.convert("RGBA").resize((SIZE * factor, SIZE * factor), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    big.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,82 @@
+"""Scanning the raw folder: which files become training images and why the others don't."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from bespoke_pipeline.dataset.images import (
+    DEFAULT_MAX_COLORS,
+    BadInputError,
+    file_digest,
+    pixel_digest,
+    read_pixel_art,
+)
+
+Status = Literal["ok", "rejected", "ignored"]
+
+
+@dataclass(frozen=True)
+class RawFile:
+    file: str
+    status: Status
+    reason: str | None = None
+    sha256: str | None = None
+    caption_file: str | None = None
+
+
+def scan_raw_dir(raw_dir: Path, max_colors: int = DEFAULT_MAX_COLORS) -> list[RawFile]:
+    """One record per file directly in `raw_dir`, sorted by name. Reads only; the folder is
+    the user's source of truth and is never modified."""
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"raw image folder not found: {raw_dir}")
+    entries = sorted(p for p in raw_dir.iterdir() if not p.name.startswith("."))
+    stems_with_images = {p.stem for p in entries if p.suffix.lower() == ".png"}
+    records: list[RawFile] = []
+    first_with_pixels: dict[str, str] = {}
+    for path in entries:
+        suffix = path.suffix.lower()
+        if path.is_dir():
+            records.append(
+                RawFile(
+                    path.name, "ignored", "a folder; only files directly in the raw folder are read"
+                )
+            )
+        elif suffix == ".txt":
+            if path.stem not in stems_with_images:
+                records.append(
+                    RawFile(path.name, "ignored", f"caption without an image '{path.stem}.png'")
+                )
+        elif suffix != ".png":
+            records.append(RawFile(path.name, "ignored", "not a .png image or .txt caption"))
+        else:
+            records.append(_scan_image(path, max_colors, first_with_pixels))
+    return records
+
+
+def _scan_image(path: Path, max_colors: int, first_with_pixels: dict[str, str]) -> RawFile:
+    caption = path.with_suffix(".txt")
+    caption_file = caption.name if caption.is_file() else None
+    try:
+        digest = pixel_digest(read_pixel_art(path, max_colors))
+    except BadInputError as error:
+        return RawFile(path.name, "rejected", error.reason, file_digest(path), caption_file)
+    sha = file_digest(path)
+    if digest in first_with_pixels:
+        return RawFile(
+            path.name,
+            "rejected",
+            f"duplicate: same pixels as '{first_with_pixels[digest]}'",
+            sha,
+            caption_file,
+        )
+    first_with_pixels[digest] = path.name
+    return RawFile(path.name, "ok", None, sha, caption_file)
+
+
+def records_frame(records: list[RawFile]) -> pd.DataFrame:
+    columns = ["file", "status", "reason", "sha256", "caption_file"]
+    return pd.DataFrame([asdict(r) for r in records], columns=columns)

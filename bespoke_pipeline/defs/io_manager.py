@@ -1,0 +1,42 @@
+"""Asset values as plain files: DataFrames as parquet, small records as JSON. Anyone can
+open them, and nothing is pickled."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+
+class TableIOManager(dg.ConfigurableIOManager):
+    base_dir: str
+
+    def _stem(self, context: dg.OutputContext | dg.InputContext) -> Path:
+        parts = list(context.asset_key.path)
+        if context.has_asset_partitions:
+            parts.append(context.asset_partition_key)
+        return Path(self.base_dir, *parts)
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        stem = self._stem(context)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(obj, pd.DataFrame):
+            obj.to_parquet(stem.with_suffix(".parquet"), index=False)
+        elif isinstance(obj, dict):
+            stem.with_suffix(".json").write_text(json.dumps(obj, indent=2, sort_keys=True))
+        else:
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: cannot store a "
+                f"{type(obj).__name__}; return a DataFrame or a dict"
+            )
+
+    def load_input(self, context: dg.InputContext) -> object:
+        stem = self._stem(context)
+        if stem.with_suffix(".parquet").exists():
+            return pd.read_parquet(stem.with_suffix(".parquet"))
+        if stem.with_suffix(".json").exists():
+            return json.loads(stem.with_suffix(".json").read_text())
+        raise FileNotFoundError(
+            f"{context.asset_key.to_user_string()} has not been "
+            f"materialized yet (looked for {stem}.parquet/.json)"
+        )

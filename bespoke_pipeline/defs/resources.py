@@ -1,0 +1,98 @@
+"""The resources every environment configures; `default_resources` is the one place that
+chooses them (local folders and SQLite by default, a tracking server via
+$MLFLOW_TRACKING_URI)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from bespoke_pipeline import __version__
+from bespoke_pipeline.dataset.images import DEFAULT_MAX_COLORS
+from bespoke_pipeline.defs.io_manager import TableIOManager
+from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
+from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
+from bespoke_pipeline.tracking import TrackedRun, tracked_run
+
+
+class DatasetResource(dg.ConfigurableResource):
+    """Where the user's images are and how strictly they are checked."""
+
+    raw_dir: str = Field(default=str(RAW_DIR), description="Folder of 24x24 PNG + .txt pairs.")
+    max_colors: int = Field(
+        default=DEFAULT_MAX_COLORS,
+        description="More distinct colors than this means anti-aliasing.",
+    )
+    trigger_word: str = Field(default=DEFAULT_TRIGGER, description="Leads generated captions.")
+    strict: bool = Field(
+        default=False,
+        description="Fail the materialization on any bad "
+        "file instead of leaving it out and reporting it.",
+    )
+
+    @property
+    def raw_path(self) -> Path:
+        return Path(self.raw_dir)
+
+
+class ArtifactStore(dg.ConfigurableResource):
+    """Files that runs produce (zips, checkpoints), under the runtime folder."""
+
+    root: str
+
+    def path_for(self, context: dg.AssetExecutionContext, filename: str) -> Path:
+        parts = [*context.asset_key.path]
+        if context.has_partition_key:
+            parts.append(context.partition_key)
+        folder = Path(self.root, "artifacts", *parts)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / filename
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """Every materialization is one MLflow run, tagged so it can be found from Dagster."""
+
+    tracking_uri: str
+    experiment: str = "bespoke-punks"
+    artifact_dir: str | None = None
+
+    @contextmanager
+    def run_for(self, context: dg.AssetExecutionContext) -> Iterator[TrackedRun]:
+        key = context.asset_key
+        tags = {
+            "dagster.run_id": context.run.run_id,
+            "dagster.asset_key": key.to_user_string(),
+            "dagster.partition": context.partition_key if context.has_partition_key else "",
+            "dagster.code_version": context.assets_def.code_versions_by_key.get(key) or "",
+            "bespoke.version": __version__,
+        }
+        with tracked_run(
+            self.tracking_uri,
+            self.experiment,
+            key.to_user_string(),
+            tags,
+            Path(self.artifact_dir) if self.artifact_dir else None,
+        ) as run:
+            yield run
+
+
+def default_resources(
+    runtime: Path | None = None, raw_dir: Path | None = None, tracking_uri: str | None = None
+) -> dict[str, object]:
+    runtime = runtime or runtime_dir()
+    uri = tracking_uri or default_tracking_uri()
+    local_artifacts = (
+        None
+        if uri.startswith(("http://", "https://", "databricks"))
+        else str(runtime / "mlflow" / "artifacts")
+    )
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "dataset": DatasetResource(raw_dir=str(raw_dir or RAW_DIR)),
+        "store": ArtifactStore(root=str(runtime)),
+        "mlflow": MlflowResource(tracking_uri=uri, artifact_dir=local_artifacts),
+        "io_manager": TableIOManager(base_dir=str(runtime / "assets")),
+    }

@@ -1,0 +1,23 @@
+"""Where things live by default. Everything a run writes goes under one gitignored runtime
+folder (`.bespoke/`, or $BESPOKE_HOME), never into data/raw."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / "data"
+RAW_DIR = DATA_DIR / "raw"
+
+
+def runtime_dir() -> Path:
+    return Path(os.environ.get("BESPOKE_HOME", PROJECT_DIR / ".bespoke")).resolve()
+
+
+def default_tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI when set (a team server), else a local SQLite store."""
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{runtime_dir() / 'mlflow' / 'mlflow.db'}"
+    )

@@ -1,0 +1,89 @@
+"""MLflow runs for pipeline steps, with every recorded value passed through `redact`.
+
+Uses an explicit `MlflowClient` (not the global fluent API) so that concurrent steps in one
+process never share an "active run".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from bespoke_pipeline.redaction import redact
+
+_MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+
+
+class TrackedRun:
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        clean = redact(dict(params))
+        self.client.log_batch(
+            self.run_id,
+            params=[Param(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in sorted(clean.items())],
+        )
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            self.run_id,
+            metrics=[Metric(k, float(v), now, step) for k, v in sorted(metrics.items())],
+        )
+
+    def log_image(self, image: Image.Image, artifact_file: str) -> None:
+        self.client.log_image(self.run_id, image, artifact_file=artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, str(redact(text)), artifact_file)
+
+    def log_dict(self, data: Mapping[str, object], artifact_file: str) -> None:
+        self.log_text(json.dumps(data, indent=2, sort_keys=True), artifact_file)
+
+    def log_table(self, frame: pd.DataFrame, artifact_file: str) -> None:
+        """As CSV, which anyone can open; the MLflow UI previews it."""
+        self.log_text(frame.to_csv(index=False), artifact_file)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = artifact_dir.resolve().as_uri() if artifact_dir else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+@contextmanager
+def tracked_run(
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    tags: Mapping[str, str],
+    artifact_dir: Path | None = None,
+) -> Iterator[TrackedRun]:
+    """A run that ends FINISHED, or FAILED if the block raises."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment_id = ensure_experiment(client, experiment, artifact_dir)
+    run = client.create_run(
+        experiment_id, run_name=run_name, tags={k: str(v) for k, v in redact(dict(tags)).items()}
+    )
+    run_id = run.info.run_id
+    try:
+        yield TrackedRun(client, run_id)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
