@@ -11,7 +11,12 @@ import os
 import re
 from collections.abc import Mapping
 
-_SECRET_NAME = re.compile(r"(TOKEN|KEY|SECRET|PASSWORD)$", re.IGNORECASE)
+#: Environment variables holding credentials (REPLICATE_API_TOKEN, WANDB_API_KEY, ...).
+_SECRET_ENV = re.compile(r"_(TOKEN|KEY|SECRET|PASSWORD)$", re.IGNORECASE)
+#: Mapping keys whose values are credentials, whatever they hold ("asset_key" is not one).
+_SECRET_FIELD = re.compile(
+    r"(token|secret|password|api_?key|access_key|private_key)$", re.IGNORECASE
+)
 REDACTED = "***"
 
 
@@ -19,7 +24,7 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
     # Very short values would redact ordinary words and numbers.
     return sorted(
-        {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True
+        {v for k, v in env.items() if _SECRET_ENV.search(k) and len(v) >= 6}, key=len, reverse=True
     )
 
 
@@ -35,7 +40,7 @@ def redact(value: object, environ: Mapping[str, str] | None = None) -> object:
             return item
         if isinstance(item, Mapping):
             return {
-                k: REDACTED if isinstance(k, str) and _SECRET_NAME.search(k) else clean(v)
+                k: REDACTED if isinstance(k, str) and _SECRET_FIELD.search(k) else clean(v)
                 for k, v in item.items()
             }
         if isinstance(item, (list, tuple)):

@@ -51,5 +51,10 @@ def markdown_table(frame: pd.DataFrame, max_chars: int = 90) -> dg.MetadataValue
     """Long cells (captions) are shortened: the full text is in the asset and MLflow."""
     if frame.empty:
         return dg.MetadataValue.md("_(none)_")
-    short = frame.astype(str).map(lambda v: v if len(v) <= max_chars else v[: max_chars - 1] + "…")
+
+    def cell(value: object) -> str:
+        text = "" if pd.isna(value) else str(value)
+        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+    short = frame.map(cell)
     return dg.MetadataValue.md(str(redact(short.to_markdown(index=False))))

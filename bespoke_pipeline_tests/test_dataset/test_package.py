@@ -1,0 +1,95 @@
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bespoke_pipeline.dataset.package import (
+    MANIFEST_NAME,
+    PackageEntry,
+    build_package,
+    safe_stem,
+    upscale_factor,
+    verify_package,
+)
+
+
+def entries_for(raw_dir):
+    return [
+        PackageEntry(p.name, p.with_suffix(".txt").read_text().strip())
+        for p in sorted(raw_dir.glob("*.png"))
+    ]
+
+
+def test_same_inputs_give_the_same_bytes_in_any_order(raw_dir, tmp_path):
+    entries = entries_for(raw_dir)
+    build_package(raw_dir, entries, tmp_path / "a.zip")
+    build_package(raw_dir, list(reversed(entries)), tmp_path / "b.zip")
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_pairs_and_manifest_are_what_trainers_expect(raw_dir, tmp_path):
+    manifest = build_package(raw_dir, entries_for(raw_dir), tmp_path / "p.zip")
+    with zipfile.ZipFile(tmp_path / "p.zip") as archive:
+        names = archive.namelist()
+        assert names[-1] == MANIFEST_NAME
+        assert sorted(n for n in names if n.endswith(".png")) == [
+            f"punk_{i:04d}.png" for i in range(1, 25)
+        ]
+        assert archive.read("punk_0002.png") == (raw_dir / "punk_0002.png").read_bytes()
+        assert archive.read("punk_0002.txt").decode().startswith("TOK bespoke, 24x24")
+        assert json.loads(archive.read(MANIFEST_NAME)) == manifest
+    assert manifest["pairs"] == 24 and len(manifest["members"]) == 48
+    assert verify_package(tmp_path / "p.zip") == []
+
+
+def test_upscaled_copies_are_exact_nearest_neighbour(raw_dir, tmp_path):
+    manifest = build_package(raw_dir, entries_for(raw_dir)[:2], tmp_path / "p.zip", upscale_to=768)
+    assert manifest["image_side"] == 768
+    with zipfile.ZipFile(tmp_path / "p.zip") as archive:
+        big = np.asarray(Image.open(io.BytesIO(archive.read("punk_0001.png"))).convert("RGBA"))
+    small = np.asarray(Image.open(raw_dir / "punk_0001.png").convert("RGBA"))
+    assert big.shape == (768, 768, 4)
+    assert (big[16::32, 16::32] == small).all()
+    assert (big == np.repeat(np.repeat(small, 32, axis=0), 32, axis=1)).all()
+
+
+@pytest.mark.parametrize("side", [512, 1024, 20])
+def test_sides_that_smear_cells_are_refused(side):
+    with pytest.raises(ValueError, match=f"upscale side {side} is not a multiple of 24"):
+        upscale_factor(side)
+
+
+def test_odd_names_become_safe_unique_members(raw_dir, tmp_path):
+    (raw_dir / "punk_0001.png").rename(raw_dir / "my punk é.png")
+    (raw_dir / "punk_0002.png").rename(raw_dir / "my_punk_e.png")
+    entries = [PackageEntry("my punk é.png", "TOK a"), PackageEntry("my_punk_e.png", "TOK b")]
+    manifest = build_package(raw_dir, entries, tmp_path / "p.zip")
+    assert [m["name"] for m in manifest["members"]] == [
+        "my_punk_e.png",
+        "my_punk_e.txt",
+        "my_punk_e_2.png",
+        "my_punk_e_2.txt",
+    ]
+    assert manifest["members"][0]["source"] == "my punk é.png"
+    assert safe_stem("../../etc/passwd") == "etc_passwd"
+
+
+def test_verify_names_tampered_and_missing_members(raw_dir, tmp_path):
+    build_package(raw_dir, entries_for(raw_dir)[:3], tmp_path / "p.zip")
+    with (
+        zipfile.ZipFile(tmp_path / "p.zip") as source,
+        zipfile.ZipFile(tmp_path / "bad.zip", "w") as bad,
+    ):
+        for name in source.namelist():
+            if name == "punk_0003.txt":
+                continue
+            data = source.read(name)
+            bad.writestr(name, b"tampered" if name == "punk_0001.txt" else data)
+    assert verify_package(tmp_path / "bad.zip") == [
+        "punk_0003.txt listed in the manifest but missing",
+        "punk_0001.txt does not match its manifest SHA-256",
+        "punk_0003.png has no caption",
+    ]

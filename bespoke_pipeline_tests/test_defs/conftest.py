@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from mlflow.tracking import MlflowClient
+
+from bespoke_pipeline.definitions import build_definitions
+from bespoke_pipeline.defs.resources import DatasetResource, default_resources
+
+
+class Pipeline:
+    """The production graph pointed at temp folders and a temp MLflow store."""
+
+    def __init__(self, root: Path, raw_dir: Path) -> None:
+        self.root = root
+        self.raw_dir = raw_dir
+        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.resources = default_resources(root / "runtime", raw_dir, self.tracking_uri)
+        self.instance = dg.DagsterInstance.ephemeral()
+
+    def materialize(
+        self, run_config: dict | None = None, strict: bool = False, raise_on_error: bool = True
+    ) -> dg.ExecuteInProcessResult:
+        resources = dict(self.resources)
+        if strict:
+            resources["dataset"] = DatasetResource(raw_dir=str(self.raw_dir), strict=True)
+        job = build_definitions(resources).resolve_implicit_global_asset_job_def()
+        return job.execute_in_process(
+            run_config=run_config, instance=self.instance, raise_on_error=raise_on_error
+        )
+
+    def mlflow_runs(self) -> list:
+        client = MlflowClient(self.tracking_uri)
+        experiment = client.get_experiment_by_name("bespoke-punks")
+        return client.search_runs([experiment.experiment_id])
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, raw_dir: Path) -> Pipeline:
+    return Pipeline(tmp_path, raw_dir)

@@ -1,0 +1,137 @@
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+from mlflow.tracking import MlflowClient
+
+from bespoke_pipeline_tests.zoo import EXPECTED, add_bad_captions, add_bad_files
+
+ASSETS = ("raw_images", "captions", "training_package")
+
+
+def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    return {
+        k: v.value for k, v in result.asset_materializations_for_node(asset)[0].metadata.items()
+    }
+
+
+def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_the_chain_materializes_into_a_zip_of_every_pair(pipeline):
+    result = pipeline.materialize()
+    assert result.success
+    package = result.output_for_node("training_package")
+    with zipfile.ZipFile(package["path"]) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+    assert len([n for n in names if n.endswith(".png")]) == 24
+    assert len([n for n in names if n.endswith(".txt")]) == 24
+    assert manifest["pairs"] == package["pairs"] == 24
+    assert package["sha256"] == hashlib.sha256(Path(package["path"]).read_bytes()).hexdigest()
+    assert all(check.passed for check in checks_of(result).values())
+    assert metadata_of(result, "raw_images")["accepted"] == 24
+    assert "data:image/png;base64," in metadata_of(result, "raw_images")["contact_sheet"]
+    assert "punk_0001.png" in metadata_of(result, "captions")["captions"]
+
+
+def test_every_materialization_is_an_mlflow_run_with_tags_params_metrics_and_artifacts(pipeline):
+    result = pipeline.materialize()
+    runs = {r.data.tags["dagster.asset_key"]: r for r in pipeline.mlflow_runs()}
+    assert set(runs) == set(ASSETS)
+    client = MlflowClient(pipeline.tracking_uri)
+    for asset, run in runs.items():
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["dagster.run_id"] == result.run_id
+        assert run.data.tags["dagster.code_version"] == "1"
+        assert metadata_of(result, asset)["mlflow_run_id"] == run.info.run_id
+    assert runs["raw_images"].data.metrics["accepted"] == 24
+    assert runs["captions"].data.params["trigger_word"] == "TOK"
+    assert runs["training_package"].data.metrics["pairs"] == 24
+
+    def artifacts(asset: str) -> set[str]:
+        return {a.path for a in client.list_artifacts(runs[asset].info.run_id)}
+
+    assert {"contact_sheet.png", "problems.csv"} <= artifacts("raw_images")
+    assert {"contact_sheet.png", "captions.csv"} <= artifacts("captions")
+    assert {"contact_sheet.png", "manifest.json"} <= artifacts("training_package")
+
+
+def test_bad_files_are_left_out_named_in_a_failing_check_and_never_touched(pipeline):
+    add_bad_files(pipeline.raw_dir)
+    bad_captions = add_bad_captions(pipeline.raw_dir)
+    before = folder_digest(pipeline.raw_dir)
+    result = pipeline.materialize()
+    assert result.success
+    assert folder_digest(pipeline.raw_dir) == before
+
+    checks = checks_of(result)
+    assert not checks["all_images_usable"].passed
+    listed = checks["all_images_usable"].metadata["files"].value
+    for name, (status, phrase) in EXPECTED.items():
+        if status == "rejected":
+            assert name in listed and phrase in listed, name
+    assert not checks["captions_agree_with_pixels"].passed
+    flagged = checks["captions_agree_with_pixels"].metadata["files"].value
+    assert all(name in flagged for name in bad_captions)
+    assert checks["package_intact"].passed
+
+    package = result.output_for_node("training_package")
+    with zipfile.ZipFile(package["path"]) as archive:
+        pngs = {n for n in archive.namelist() if n.endswith(".png")}
+    # 24 good images, 3 of them given bad captions: the empty and non-UTF-8 ones are left out
+    assert package["pairs"] == 22
+    assert "lorem.png" in pngs and "blank_caption.png" not in pngs and "latin1.png" not in pngs
+    assert not any(name in pngs for name, (status, _) in EXPECTED.items())
+
+
+def test_strict_mode_fails_and_names_every_bad_file(pipeline):
+    add_bad_files(pipeline.raw_dir)
+    result = pipeline.materialize(strict=True, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    for name, (status, phrase) in EXPECTED.items():
+        if status == "rejected":
+            assert f"{name}: " in message and phrase in message
+
+
+def test_same_inputs_give_the_same_package_and_data_version(pipeline):
+    first = pipeline.materialize().output_for_node("training_package")["sha256"]
+    second = pipeline.materialize().output_for_node("training_package")
+    assert second["sha256"] == first
+    record = pipeline.instance.get_latest_materialization_event(dg.AssetKey("training_package"))
+    assert record.asset_materialization.tags["dagster/data_version"] == first
+
+
+def test_upscale_config_packs_768_pixel_copies(pipeline):
+    config = {"ops": {"training_package": {"config": {"upscale_to": 768}}}}
+    package = pipeline.materialize(run_config=config).output_for_node("training_package")
+    assert package["image_side"] == 768
+
+
+def test_secrets_never_reach_mlflow_or_dagster_metadata(pipeline, monkeypatch):
+    secret = "r8_placeholder_not_a_real_token_42"
+    monkeypatch.setenv("REPLICATE_API_TOKEN", secret)
+    caption = pipeline.raw_dir / "punk_0001.txt"
+    caption.write_text(caption.read_text().strip() + f", {secret}")
+    result = pipeline.materialize()
+
+    client = MlflowClient(pipeline.tracking_uri)
+    recorded = []
+    for run in pipeline.mlflow_runs():
+        recorded += [json.dumps(run.data.params), json.dumps(run.data.tags)]
+        root = Path(run.info.artifact_uri.removeprefix("file://"))
+        recorded += [p.read_text(errors="ignore") for p in root.rglob("*") if p.is_file()]
+        assert client.list_artifacts(run.info.run_id)
+    for asset in ASSETS:
+        recorded.append(json.dumps({k: str(v) for k, v in metadata_of(result, asset).items()}))
+    assert any("***" in text for text in recorded)  # the caption table was logged, redacted
+    assert not any(secret in text for text in recorded)
