@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)
 .PHONY: run test ui install install-dev clean
 
 run: install
-	$(BIN)/dagster asset materialize -m bespoke_pipeline --select '*'
+	$(BIN)/bespoke run
 
 test: install-dev
 	$(BIN)/pytest

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
+from bespoke_pipeline.paths import runtime_dir
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
 from bespoke_pipeline.pixelart.synth import write_dataset
 
@@ -12,6 +15,77 @@ from bespoke_pipeline.pixelart.synth import write_dataset
 def _synth(args: argparse.Namespace) -> None:
     written = write_dataset(args.out, args.count, args.seed, args.trigger)
     print(f"wrote {len(written)} portraits with captions to {args.out}")
+
+
+def _pretrain(args: argparse.Namespace) -> None:
+    import torch
+
+    from bespoke_pipeline.training.pretrain import Pretrainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    trainer = Pretrainer(args.work_dir)
+    print(f"resuming at step {trainer.progress.step}" if trainer.progress.step else "starting")
+    trainer.run(
+        args.steps,
+        args.minutes * 60,
+        on_progress=lambda p: print(
+            f"step {p.step} loss {p.loss:.4f} trained {p.seconds / 60:.1f} min", flush=True
+        ),
+    )
+
+
+def _run(args: argparse.Namespace) -> None:
+    """What `make run` does: the dataset assets, then the training chain for every config
+    this machine can train, saying why the others are skipped."""
+    import torch
+
+    from bespoke_pipeline.training.config import (
+        CONFIG_DIR,
+        ConfigError,
+        config_names,
+        load_config,
+        unavailable_reason,
+    )
+
+    dagster = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "bespoke_pipeline"]
+    subprocess.run([*dagster, "--select", "group:dataset"], check=True)
+    broken = []
+    for name in config_names():
+        try:
+            reason = unavailable_reason(
+                load_config(CONFIG_DIR / f"{name}.yaml"), torch.cuda.is_available()
+            )
+        except ConfigError as error:
+            broken.append(str(error))
+            continue
+        if reason:
+            print(f"skipping training config '{name}': {reason}", flush=True)
+            continue
+        subprocess.run([*dagster, "--select", "group:training", "--partition", name], check=True)
+    if broken:
+        sys.exit("invalid training configs:\n" + "\n".join(broken))
+
+
+def _bench_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from bespoke_pipeline.training.bench import bench_train
+    from bespoke_pipeline.training.config import CONFIG_DIR, load_config
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = load_config(CONFIG_DIR / f"{args.config}.yaml")
+    result = bench_train(config, args.config)
+    print(
+        f"config {args.config}: {result.images} images x {result.epochs} epochs "
+        f"({result.steps} steps, batch {config.batch_size}) on "
+        f"{'cuda' if torch.cuda.is_available() else 'cpu'}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"training time {result.seconds:.1f} s  |  {result.seconds_per_epoch:.2f} s/epoch  |  "
+        f"{result.images_per_second:.1f} images/s  (incl. per-epoch samples and checkpoints)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
     synth.add_argument("--trigger", default=DEFAULT_TRIGGER, help="caption trigger word")
     synth.set_defaults(run=_synth)
+    pretrain = commands.add_parser(
+        "pretrain", help="pretrain the embedded base model (resumable; stops at a budget)"
+    )
+    pretrain.add_argument("--work-dir", type=Path, default=runtime_dir() / "pretrain")
+    pretrain.add_argument("--minutes", type=float, default=30.0, help="time budget this call")
+    pretrain.add_argument("--steps", type=int, default=20_000, help="stop at this total step")
+    pretrain.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    pretrain.set_defaults(run=_pretrain)
+    run = commands.add_parser("run", help="materialize the dataset and every trainable config")
+    run.set_defaults(run=_run)
+    bench = commands.add_parser("bench", help="benchmarks that print figures")
+    bench_kinds = bench.add_subparsers(dest="kind", required=True)
+    train = bench_kinds.add_parser("train", help="LoRA training throughput of a config")
+    train.add_argument("--config", default="pixel-tiny")
+    train.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    train.set_defaults(run=_bench_train)
     return parser
 
 

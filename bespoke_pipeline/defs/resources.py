@@ -15,6 +15,7 @@ from bespoke_pipeline.defs.io_manager import TableIOManager
 from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
 from bespoke_pipeline.tracking import TrackedRun, tracked_run
+from bespoke_pipeline.training.config import CONFIG_DIR, TrainingConfig, load_config
 
 
 class DatasetResource(dg.ConfigurableResource):
@@ -35,6 +36,15 @@ class DatasetResource(dg.ConfigurableResource):
     @property
     def raw_path(self) -> Path:
         return Path(self.raw_dir)
+
+
+class TrainingResource(dg.ConfigurableResource):
+    """Where the training configs live (one YAML file per partition)."""
+
+    config_dir: str = str(CONFIG_DIR)
+
+    def load(self, name: str) -> TrainingConfig:
+        return load_config(Path(self.config_dir) / f"{name}.yaml")
 
 
 class ArtifactStore(dg.ConfigurableResource):
@@ -92,6 +102,7 @@ def default_resources(
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return {
         "dataset": DatasetResource(raw_dir=str(raw_dir or RAW_DIR)),
+        "training": TrainingResource(),
         "store": ArtifactStore(root=str(runtime)),
         "mlflow": MlflowResource(tracking_uri=uri, artifact_dir=local_artifacts),
         "io_manager": TableIOManager(base_dir=str(runtime / "assets")),

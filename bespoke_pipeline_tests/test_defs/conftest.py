@@ -5,7 +5,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from bespoke_pipeline.definitions import build_definitions
-from bespoke_pipeline.defs.resources import DatasetResource, default_resources
+from bespoke_pipeline.defs.resources import DatasetResource, TrainingResource, default_resources
 
 
 class Pipeline:
@@ -24,10 +24,15 @@ class Pipeline:
         resources = dict(self.resources)
         if strict:
             resources["dataset"] = DatasetResource(raw_dir=str(self.raw_dir), strict=True)
-        job = build_definitions(resources).resolve_implicit_global_asset_job_def()
+        job = build_definitions(resources).resolve_job_def("dataset_job")
         return job.execute_in_process(
             run_config=run_config, instance=self.instance, raise_on_error=raise_on_error
         )
+
+    def train(self, config_dir: Path, partition: str = "pixel-tiny") -> dg.ExecuteInProcessResult:
+        resources = {**self.resources, "training": TrainingResource(config_dir=str(config_dir))}
+        job = build_definitions(resources).resolve_job_def("training_job")
+        return job.execute_in_process(instance=self.instance, partition_key=partition)
 
     def mlflow_runs(self) -> list:
         client = MlflowClient(self.tracking_uri)

@@ -1,0 +1,80 @@
+"""Checkpoint files: one folder per epoch, written atomically (a temp folder renamed into
+place, so a half-written checkpoint never counts), holding
+
+- `pytorch_lora_weights.safetensors`: diffusers/peft format, for `pipe.load_lora_weights`;
+- `kohya_lora.safetensors`: `lora_unet_*` keys with lora_down/lora_up/alpha, for ComfyUI/A1111;
+- `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming;
+- `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from bespoke_pipeline.training.pipeline import PixelPunkPipeline
+
+DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
+KOHYA_FILE = "kohya_lora.safetensors"
+STATE_FILE = "training_state.pt"
+SIDECAR_FILE = "checkpoint.json"
+_EPOCH_DIR = re.compile(r"^epoch-(\d{4})$")
+
+
+def epoch_dir(run_dir: Path, epoch: int) -> Path:
+    return run_dir / f"epoch-{epoch:04d}"
+
+
+def to_kohya(diffusers_state: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """kohya's naming: `unet.down_blocks.1...to_q.lora_A.weight` becomes
+    `lora_unet_down_blocks_1_..._to_q.lora_down.weight` (the module path with underscores),
+    plus one `alpha` per module."""
+    kohya: dict[str, torch.Tensor] = {}
+    for key, tensor in diffusers_state.items():
+        module, kind = re.match(r"^unet\.(.+)\.(lora_A|lora_B)\.weight$", key).groups()
+        name = "lora_unet_" + module.replace(".", "_")
+        kohya[f"{name}.{'lora_down' if kind == 'lora_A' else 'lora_up'}.weight"] = tensor
+        kohya[f"{name}.alpha"] = torch.tensor(float(alpha))
+    return kohya
+
+
+def save_checkpoint(
+    run_dir: Path,
+    epoch: int,
+    lora_state: dict[str, torch.Tensor],
+    alpha: float,
+    training_state: dict,
+    sidecar: dict,
+) -> Path:
+    final = epoch_dir(run_dir, epoch)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in lora_state.items()}
+    PixelPunkPipeline.save_lora_weights(tmp, unet_lora_layers=tensors, weight_name=DIFFUSERS_FILE)
+    save_file(to_kohya({f"unet.{k}": v for k, v in tensors.items()}, alpha), tmp / KOHYA_FILE)
+    torch.save(training_state, tmp / STATE_FILE)
+    (tmp / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, sort_keys=True))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def completed_epochs(run_dir: Path) -> list[int]:
+    """Epochs with a finished checkpoint folder, ascending; temp folders don't count."""
+    if not run_dir.is_dir():
+        return []
+    found = (_EPOCH_DIR.match(p.name) for p in run_dir.iterdir() if p.is_dir())
+    return sorted(
+        int(m.group(1)) for m in found if m and (run_dir / m.group(0) / SIDECAR_FILE).exists()
+    )
+
+
+def read_sidecar(folder: Path) -> dict:
+    return json.loads((folder / SIDECAR_FILE).read_text())

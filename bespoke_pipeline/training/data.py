@@ -1,0 +1,37 @@
+"""Training data as the trainer sees it: read back from the training package zip, the file
+that is the interface between the dataset and training steps."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bespoke_pipeline.pixelart.layout import SIZE
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    images: np.ndarray  # uint8 (N, 24, 24, 3)
+    captions: list[str]
+    sha256: str  # of the package zip: the dataset version checkpoints record
+
+
+def read_package(path: Path) -> TrainingData:
+    """Image + caption pairs in member order. Upscaled packages are brought back to 24x24
+    by taking one pixel per cell, which is exact for nearest-neighbour upscales."""
+    images, captions = [], []
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        for name in sorted(n for n in names if n.endswith(".png")):
+            with Image.open(io.BytesIO(archive.read(name))) as image:
+                rgb = image.convert("RGB")
+            factor = rgb.width // SIZE
+            images.append(np.asarray(rgb)[factor // 2 :: factor, factor // 2 :: factor])
+            captions.append(archive.read(name[:-4] + ".txt").decode("utf-8").strip())
+    return TrainingData(np.stack(images), captions, hashlib.sha256(path.read_bytes()).hexdigest())

@@ -1,0 +1,98 @@
+"""Exporting the pretrained base model: the EMA weights as a diffusers folder with sample
+images and a model card that states how it was made and how good it measured."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from bespoke_pipeline.evaluation.base_quality import base_quality
+from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
+from bespoke_pipeline.pixelart.generic import generic_corpus
+from bespoke_pipeline.training.base_model import REFERENCE_PROMPTS
+from bespoke_pipeline.training.pretrain import Pretrainer
+
+SAMPLES_FILE = "samples.png"
+
+
+def export_base_model(trainer: Pretrainer, out_dir: Path) -> dict[str, float]:
+    """Replace `out_dir` atomically with the current EMA weights; returns the quality."""
+    pipe = trainer.ema_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    quality = base_quality(pipe)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    _, captions = generic_corpus(16, seed=4242)
+    prompts = [*captions, *REFERENCE_PROMPTS.values()]
+    samples = pipe(prompts, num_inference_steps=20, generator=torch.Generator().manual_seed(0))
+    contact_sheet(samples, columns=len(prompts) // 2 + 1, scale=4).save(tmp / SAMPLES_FILE)
+    (tmp / "README.md").write_text(_card(trainer, pipe, quality, captions))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return quality
+
+
+def _card(trainer: Pretrainer, pipe, quality: dict[str, float], captions: list[str]) -> str:
+    unet = sum(p.numel() for p in pipe.unet.parameters())
+    text = sum(p.numel() for p in pipe.text_encoder.parameters())
+    progress, settings = trainer.progress, trainer.settings
+    rows = "\n".join(f"| {k} | {v:.1%} |" for k, v in quality.items())
+    recipe = "\n".join(f"| {k} | {v} |" for k, v in asdict(settings).items())
+    return f"""# pixel-punk-base
+
+A small pixel-space text-to-image diffusion model that draws 24x24 punk portraits from
+short captions. It is the embedded base model of the `pixel-tiny` training config: LoRAs
+trained on bespoke punks teach it the bespoke layout, the trigger word and the coordinate
+captions, none of which it has seen.
+
+Load it with `PixelPunkPipeline.from_pretrained("data/base/pixel-punk-base")`
+(`bespoke_pipeline.training.pipeline`); sample with guidance 1.
+
+## Architecture
+
+- UNet2DConditionModel at 24x24, 3 RGB channels (no VAE), blocks (32, 64, 64), one layer
+  per block, cross-attention at 12x12 and 6x6 only: {unet:,} parameters
+- CLIP-style text encoder, 2 layers, width 128: {text:,} parameters; word-level tokenizer
+  with {len(pipe.tokenizer)} tokens fitted to the caption vocabulary
+- DDPM training schedule (1000 steps, squared cosine), epsilon prediction; DDIM sampling
+
+## Training
+
+Trained from scratch, text encoder and UNet jointly, by `bespoke pretrain` (or the
+`base_model` asset in the `foundation` group), resumable across work periods.
+
+| setting | value |
+| --- | --- |
+{recipe}
+
+Corpus: {settings.corpus_size:,} procedurally generated *generic* punks (seed
+{settings.corpus_seed}): the face shifted up to 3 px sideways and 1 px vertically, looking
+left or right, no collar, short captions without coordinates, e.g.
+`{captions[0]}`.
+
+- steps trained: {progress.step:,} (batch {settings.batch_size})
+- training time: {progress.seconds / 60:.1f} minutes on {trainer.device.type.upper()}
+  ({torch.get_num_threads()} threads)
+- final training loss (mean of the last 50 steps): {progress.loss:.4f}
+- exported weights: the EMA (decay {settings.ema_decay})
+
+## Measured quality
+
+On 64 held-out generic prompts (seed 987654), 20 DDIM steps, guidance 1
+(`bespoke_pipeline.evaluation.base_quality`):
+
+| metric | value |
+| --- | --- |
+{rows}
+
+## Samples
+
+`{SAMPLES_FILE}`: 16 held-out generic prompts, then the user's three reference test prompts
+(which the base model has not learned: that is the LoRA's job).
+"""

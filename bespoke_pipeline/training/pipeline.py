@@ -1,0 +1,71 @@
+"""The text-to-image pipeline of the embedded base model: pixel-space diffusion at native
+24x24, so no VAE and no resampling ever touch the pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, SchedulerMixin, UNet2DConditionModel
+from diffusers.loaders import StableDiffusionLoraLoaderMixin
+from PIL import Image
+from transformers import CLIPTextModel, PreTrainedTokenizerFast
+
+
+class PixelPunkPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
+    """`PixelPunkPipeline.from_pretrained(path)` loads a saved base model (plus any LoRA via
+    `load_lora_weights`) and `pipe(prompts)` returns 24x24 RGB images."""
+
+    def __init__(
+        self,
+        unet: UNet2DConditionModel,
+        text_encoder: CLIPTextModel,
+        tokenizer: PreTrainedTokenizerFast,
+        scheduler: SchedulerMixin,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
+        )
+
+    def tokenize(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = self.tokenizer(prompts, padding="longest", truncation=True, return_tensors="pt")
+        return batch.input_ids.to(self.device), batch.attention_mask.to(self.device)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.text_encoder(input_ids, attention_mask=attention_mask).last_hidden_state
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompts: list[str],
+        num_inference_steps: int = 20,
+        guidance_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> list[Image.Image]:
+        """Guidance 1 by default: captions fully determine these images, and classifier-free
+        guidance above 1 measurably hurt attribute accuracy in the feasibility probe."""
+        ids, mask = self.tokenize(list(prompts))
+        context = self.encode(ids, mask)
+        if guidance_scale != 1.0:
+            empty_ids, empty_mask = self.tokenize([""] * len(prompts))
+            uncond = self.encode(empty_ids, empty_mask)
+        size = self.unet.config.sample_size
+        sample = torch.randn(
+            (len(prompts), self.unet.config.in_channels, size, size),
+            generator=generator,
+            device="cpu",
+        ).to(self.device, self.unet.dtype)
+        self.scheduler.set_timesteps(num_inference_steps)
+        for t in self.scheduler.timesteps:
+            noise = self.unet(sample, t, context, encoder_attention_mask=mask).sample
+            if guidance_scale != 1.0:
+                free = self.unet(sample, t, uncond, encoder_attention_mask=empty_mask).sample
+                noise = free + guidance_scale * (noise - free)
+            sample = self.scheduler.step(noise, t, sample).prev_sample
+        pixels = ((sample.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return [Image.fromarray(a) for a in pixels.permute(0, 2, 3, 1).cpu().numpy()]
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1], the range the model works in."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0

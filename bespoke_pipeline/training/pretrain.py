@@ -1,0 +1,179 @@
+"""Pretraining the embedded base model on generic punks, resumable across work periods.
+
+Minutes on a GPU, hours on 2 CPU cores: so the loop runs for a time budget, saves a full
+training state every few hundred steps (atomically: a half-written file never counts) and
+picks up from it on the next call. `export_base_model` writes the EMA weights as a diffusers
+folder whenever a usable state exists.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler
+from diffusers.training_utils import EMAModel
+
+from bespoke_pipeline.pixelart.generic import generic_corpus
+from bespoke_pipeline.training.base_model import caption_vocabulary_tokenizer, new_base_model
+from bespoke_pipeline.training.pipeline import PixelPunkPipeline, to_tensor
+
+STATE_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    corpus_size: int = 50_000
+    corpus_seed: int = 1234
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    warmup_steps: int = 200
+    ema_decay: float = 0.999
+    caption_dropout: float = 0.1
+    save_every: int = 250
+    seed: int = 0
+
+
+@dataclass
+class PretrainProgress:
+    step: int
+    loss: float
+    seconds: float  # total training time over all work periods
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Pretrainer:
+    """Holds the model, optimizer, EMA and RNG; `run` trains until a step or time budget."""
+
+    def __init__(self, work_dir: Path, settings: PretrainSettings = PretrainSettings()) -> None:
+        self.work_dir = work_dir
+        self.settings = settings
+        self.device = _device()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(settings.seed)  # weight init; later randomness uses self.generator
+        self.pipe = new_base_model(caption_vocabulary_tokenizer()).to(self.device)
+        self.params = [*self.pipe.unet.parameters(), *self.pipe.text_encoder.parameters()]
+        self.optimizer = torch.optim.AdamW(self.params, lr=settings.learning_rate)
+        self.ema = EMAModel(self.params, decay=settings.ema_decay)
+        self.noise_schedule = DDPMScheduler.from_config(self.pipe.scheduler.config)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.progress = PretrainProgress(step=0, loss=float("nan"), seconds=0.0)
+        self.losses: list[tuple[int, float]] = []
+        self._load_state()
+        images, captions = generic_corpus(settings.corpus_size, settings.corpus_seed)
+        self.images = to_tensor(images)
+        self.captions = captions
+
+    def _load_state(self) -> None:
+        path = self.work_dir / STATE_FILE
+        if not path.exists():
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["settings"] != asdict(self.settings):
+            raise ValueError(f"{path} was written with other settings; use a new work folder")
+        self.pipe.unet.load_state_dict(state["unet"])
+        self.pipe.text_encoder.load_state_dict(state["text_encoder"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.ema.load_state_dict(state["ema"])
+        self.generator.set_state(state["generator"])
+        self.progress = PretrainProgress(**state["progress"])
+        self.losses = state["losses"]
+
+    def save_state(self) -> None:
+        path = self.work_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {
+                "settings": asdict(self.settings),
+                "unet": self.pipe.unet.state_dict(),
+                "text_encoder": self.pipe.text_encoder.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "ema": self.ema.state_dict(),
+                "generator": self.generator.get_state(),
+                "progress": asdict(self.progress),
+                "losses": self.losses,
+            },
+            tmp,
+        )
+        os.replace(tmp, path)
+
+    def _learning_rate(self) -> float:
+        """Linear warmup, then constant: the run has no planned end, EMA does the smoothing."""
+        warmup = self.settings.warmup_steps
+        return self.settings.learning_rate * min(1.0, (self.progress.step + 1) / warmup)
+
+    def step(self) -> float:
+        s = self.settings
+        index = torch.randint(len(self.captions), (s.batch_size,), generator=self.generator)
+        drop = torch.rand(s.batch_size, generator=self.generator) < s.caption_dropout
+        prompts = [
+            "" if d else self.captions[i]
+            for i, d in zip(index.tolist(), drop.tolist(), strict=True)
+        ]
+        clean = self.images[index].to(self.device)
+        noise = torch.randn(clean.shape, generator=self.generator).to(self.device)
+        t = torch.randint(
+            0,
+            self.noise_schedule.config.num_train_timesteps,
+            (s.batch_size,),
+            generator=self.generator,
+        ).to(self.device)
+        noisy = self.noise_schedule.add_noise(clean, noise, t)
+        ids, mask = self.pipe.tokenize(prompts)
+        with torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
+        ):
+            predicted = self.pipe.unet(
+                noisy, t, self.pipe.encode(ids, mask), encoder_attention_mask=mask
+            ).sample
+        loss = F.mse_loss(predicted.float(), noise)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._learning_rate()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.ema.step(self.params)
+        return loss.item()
+
+    def run(
+        self,
+        max_steps: int,
+        max_seconds: float,
+        on_progress: Callable[[PretrainProgress], None] = lambda p: None,
+    ) -> PretrainProgress:
+        self.pipe.unet.train()
+        self.pipe.text_encoder.train()
+        started = time.monotonic()
+        base_seconds = self.progress.seconds
+        window: list[float] = []
+        while self.progress.step < max_steps and time.monotonic() - started < max_seconds:
+            window.append(self.step())
+            self.progress.step += 1
+            self.progress.seconds = base_seconds + time.monotonic() - started
+            if self.progress.step % 50 == 0:
+                self.progress.loss = float(np.mean(window))
+                self.losses.append((self.progress.step, self.progress.loss))
+                window.clear()
+                on_progress(self.progress)
+            if self.progress.step % self.settings.save_every == 0:
+                self.save_state()
+        self.save_state()
+        return self.progress
+
+    def ema_pipeline(self) -> PixelPunkPipeline:
+        """A copy of the pipeline carrying the EMA weights, for sampling and export."""
+        pipe = new_base_model(self.pipe.tokenizer)
+        pipe.unet.load_state_dict(self.pipe.unet.state_dict())
+        pipe.text_encoder.load_state_dict(self.pipe.text_encoder.state_dict())
+        self.ema.copy_to([*pipe.unet.parameters(), *pipe.text_encoder.parameters()])
+        return pipe.to(self.device).to(torch.float32)

@@ -1,0 +1,44 @@
+"""A word-level tokenizer fitted to the caption vocabulary.
+
+Captions are a small, closed language (colors, features, coordinates), so a word-level
+vocabulary of a few hundred tokens beats a 49k-token BPE for a 24x24 model: every word is
+one token and the embedding table stays tiny.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
+
+PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
+MAX_LENGTH = 192  # the full coordinate template is about 170 tokens
+
+
+def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.BertPreTokenizer()  # splits on whitespace and punctuation
+
+
+def fit_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    """Every word in `texts` gets a token, in sorted order, so the same texts give the same ids."""
+    normalizer = normalizers.Lowercase()
+    words: set[str] = set()
+    for text in texts:
+        pieces = _pre_tokenizer().pre_tokenize_str(normalizer.normalize_str(text))
+        words.update(piece for piece, _ in pieces)
+    vocab = {token: i for i, token in enumerate([PAD, UNK, BOS, EOS, *sorted(words)])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = _pre_tokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A {EOS}", special_tokens=[(BOS, vocab[BOS]), (EOS, vocab[EOS])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=PAD,
+        unk_token=UNK,
+        bos_token=BOS,
+        eos_token=EOS,
+        model_max_length=MAX_LENGTH,
+    )

@@ -1,0 +1,71 @@
+import pytest
+
+from bespoke_pipeline.training.config import (
+    CONFIG_DIR,
+    ConfigError,
+    config_names,
+    load_config,
+    unavailable_reason,
+)
+
+
+def test_shipped_configs_are_valid_partitions():
+    assert config_names() == ["flux-dev", "pixel-tiny", "sdxl"]
+    tiny = load_config(CONFIG_DIR / "pixel-tiny.yaml")
+    assert (tiny.family, tiny.num_train_epochs, tiny.lora_rank) == ("pixel", 10, 16)
+    assert tiny.target_modules == ("to_k", "to_q", "to_v", "to_out.0")
+    sdxl = load_config(CONFIG_DIR / "sdxl.yaml")
+    assert (sdxl.learning_rate, sdxl.batch_size, sdxl.optimizer) == (8e-5, 2, "adamw8bit")
+    flux = load_config(CONFIG_DIR / "flux-dev.yaml")
+    assert (flux.steps, flux.learning_rate, flux.resolution) == (2000, 4e-4, (384, 768, 1536))
+
+
+def test_adding_a_file_adds_a_partition(tmp_path):
+    (tmp_path / "mine.yaml").write_text("family: pixel\nbase_model: x\nsteps: 10\n")
+    assert config_names(tmp_path) == ["mine"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("family: pixel\nbase_model: x\n", "set exactly one of num_train_epochs and steps"),
+        (
+            "family: pixel\nbase_model: x\nsteps: 5\nlora_rank: 0\n",
+            "lora_rank: Input should be greater than or equal to 1",
+        ),
+        (
+            "family: pixel\nbase_model: x\nsteps: 5\nlearning_rat: 1\n",
+            "learning_rat: Extra inputs are not permitted",
+        ),
+        (
+            "family: pixel\nbase_model: x\nsteps: 5\noptimizer: sgd\n",
+            "optimizer: Input should be 'adamw' or 'adamw8bit'",
+        ),
+        ("- just\n- a list\n", "expected a mapping of settings, got list"),
+        ("family: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_configs_name_the_file_and_the_field(tmp_path, text, message):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith("broken.yaml: ")
+    assert message in str(caught.value)
+
+
+def test_steps_become_whole_epochs():
+    config = load_config(CONFIG_DIR / "flux-dev.yaml")
+    assert config.epochs_for(193) == 11  # 2000 steps at batch 1 over 193 images
+
+
+def test_only_configs_this_machine_can_train_are_available():
+    tiny = load_config(CONFIG_DIR / "pixel-tiny.yaml")
+    assert unavailable_reason(tiny, cuda=False) is None
+    sdxl = load_config(CONFIG_DIR / "sdxl.yaml")
+    assert "needs a CUDA GPU" in unavailable_reason(sdxl, cuda=False)
+    missing = tiny.model_copy(update={"base_model": "data/base/nowhere"})
+    assert (
+        unavailable_reason(missing, cuda=False)
+        == "base model folder 'data/base/nowhere' does not exist"
+    )

@@ -1,0 +1,114 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bespoke_pipeline.training.checkpoints import (
+    DIFFUSERS_FILE,
+    KOHYA_FILE,
+    completed_epochs,
+    epoch_dir,
+    read_sidecar,
+)
+from bespoke_pipeline.training.lora import LoraTrainer
+from bespoke_pipeline.training.pipeline import PixelPunkPipeline
+from bespoke_pipeline_tests.test_training.conftest import micro_config, micro_data
+
+PROMPT = ["TOK bespoke, 24x24 pixel grid portrait, purple solid background"]
+
+
+def unet_output(pipe: PixelPunkPipeline) -> torch.Tensor:
+    sample = torch.randn(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    ids, mask = pipe.tokenize(PROMPT)
+    with torch.no_grad():
+        return pipe.unet(
+            sample, torch.tensor([500]), pipe.encode(ids, mask), encoder_attention_mask=mask
+        ).sample
+
+
+def test_micro_config_writes_a_loadable_checkpoint_per_epoch(tiny_base, tmp_path):
+    data = micro_data()
+    results = LoraTrainer(micro_config(tiny_base), "micro", data, tmp_path).train()
+    assert [r.epoch for r in results] == completed_epochs(tmp_path) == [1, 2]
+    assert all(r.samples is not None and r.samples.size == (3 * 96 + 8, 96 + 4) for r in results)
+
+    pipe = PixelPunkPipeline.from_pretrained(tiny_base)
+    before = unet_output(pipe)
+    outputs = []
+    for epoch in (1, 2):
+        folder = epoch_dir(tmp_path, epoch)
+        pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE, adapter_name=f"e{epoch}")
+        outputs.append(unet_output(pipe))
+        pipe.delete_adapters(f"e{epoch}")
+        sidecar = read_sidecar(folder)
+        assert sidecar["epoch"] == epoch and sidecar["step"] == epoch * 2
+        assert sidecar["dataset_sha256"] == data.sha256
+        assert sidecar["config"]["lora_rank"] == 4 and len(sidecar["base_model_sha256"]) == 64
+    assert not torch.allclose(outputs[0], before, atol=1e-5)
+    assert not torch.allclose(outputs[1], outputs[0], atol=1e-5)
+    assert torch.allclose(unet_output(pipe), before)  # adapters removed cleanly
+
+
+def test_loss_falls_over_a_fixed_seed_run(tiny_base, tmp_path):
+    config = micro_config(tiny_base, num_train_epochs=12, learning_rate=5e-3, lora_rank=8)
+    losses = [r.mean_loss for r in LoraTrainer(config, "micro", micro_data(16), tmp_path).train()]
+    assert sum(losses[-3:]) / 3 < 0.9 * sum(losses[:3]) / 3, losses
+
+
+def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tiny_base, tmp_path):
+    config = micro_config(tiny_base, num_train_epochs=3, lora_dropout=0.1)
+    data = micro_data()
+    LoraTrainer(config, "micro", data, tmp_path / "straight").train()
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(result):
+        if result.epoch == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        LoraTrainer(config, "micro", data, tmp_path / "resumed").train(on_epoch=kill_after_first)
+    (epoch_dir(tmp_path / "resumed", 2).with_name("epoch-0002.tmp")).mkdir()  # half-written
+    assert completed_epochs(tmp_path / "resumed") == [1]
+    resumed = LoraTrainer(config, "micro", data, tmp_path / "resumed").train()
+    assert [r.epoch for r in resumed] == [2, 3]
+
+    straight = load_file(epoch_dir(tmp_path / "straight", 3) / DIFFUSERS_FILE)
+    again = load_file(epoch_dir(tmp_path / "resumed", 3) / DIFFUSERS_FILE)
+    assert straight.keys() == again.keys()
+    for key in straight:
+        torch.testing.assert_close(again[key], straight[key], rtol=1e-4, atol=1e-6)
+
+
+def test_a_finished_run_is_not_retrained(tiny_base, tmp_path):
+    config, data = micro_config(tiny_base), micro_data()
+    LoraTrainer(config, "micro", data, tmp_path).train()
+    stamp = (epoch_dir(tmp_path, 2) / DIFFUSERS_FILE).stat().st_mtime_ns
+    assert LoraTrainer(config, "micro", data, tmp_path).train() == []
+    assert (epoch_dir(tmp_path, 2) / DIFFUSERS_FILE).stat().st_mtime_ns == stamp
+
+
+def test_kohya_export_loads_through_diffusers_to_the_same_weights(tiny_base, tmp_path):
+    LoraTrainer(
+        micro_config(tiny_base, num_train_epochs=1), "micro", micro_data(), tmp_path
+    ).train()
+    folder = epoch_dir(tmp_path, 1)
+    kohya = load_file(folder / KOHYA_FILE)
+    assert all(k.startswith("lora_unet_") for k in kohya)
+    assert {k.rsplit(".", 2)[-2] if k.endswith(".weight") else "alpha" for k in kohya} == {
+        "lora_down",
+        "lora_up",
+        "alpha",
+    }
+
+    pipe = PixelPunkPipeline.from_pretrained(tiny_base)
+    pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE, adapter_name="diffusers")
+    from_diffusers = unet_output(pipe)
+    pipe.delete_adapters("diffusers")
+    pipe.load_lora_weights(folder, weight_name=KOHYA_FILE, adapter_name="kohya")
+    torch.testing.assert_close(unet_output(pipe), from_diffusers)
+
+
+def test_adamw8bit_without_cuda_says_what_to_do(tiny_base, tmp_path):
+    with pytest.raises(ValueError, match="adamw8bit needs a CUDA GPU"):
+        LoraTrainer(micro_config(tiny_base, optimizer="adamw8bit"), "micro", micro_data(), tmp_path)

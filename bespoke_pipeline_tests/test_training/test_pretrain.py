@@ -1,0 +1,52 @@
+import torch
+
+from bespoke_pipeline.training.model_card import SAMPLES_FILE, export_base_model
+from bespoke_pipeline.training.pipeline import PixelPunkPipeline
+from bespoke_pipeline.training.pretrain import Pretrainer, PretrainSettings
+
+TINY = PretrainSettings(corpus_size=32, batch_size=4, warmup_steps=2, save_every=2)
+
+
+def weights(trainer: Pretrainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.pipe.unet.state_dict().items()}
+
+
+def test_pretraining_resumes_where_it_stopped_with_the_same_result(tmp_path):
+    straight = Pretrainer(tmp_path / "straight", TINY)
+    straight.run(max_steps=5, max_seconds=600)
+
+    first = Pretrainer(tmp_path / "resumed", TINY)
+    first.run(max_steps=3, max_seconds=600)
+    second = Pretrainer(tmp_path / "resumed", TINY)
+    assert second.progress.step == 3
+    second.run(max_steps=5, max_seconds=600)
+
+    expected, actual = weights(straight), weights(second)
+    for key in expected:
+        torch.testing.assert_close(actual[key], expected[key], rtol=1e-4, atol=1e-6)
+
+
+def test_a_time_budget_stops_training_and_keeps_the_state(tmp_path):
+    trainer = Pretrainer(tmp_path, TINY)
+    trainer.run(max_steps=10_000, max_seconds=0.0)
+    assert trainer.progress.step == 0
+    assert (tmp_path / "state.pt").exists()
+
+
+def test_export_writes_a_loadable_model_with_card_and_samples(tmp_path):
+    trainer = Pretrainer(tmp_path / "work", TINY)
+    trainer.run(max_steps=2, max_seconds=600)
+    quality = export_base_model(trainer, tmp_path / "base")
+    assert set(quality) == {
+        "background_accuracy",
+        "skin_drawn",
+        "hair_color_drawn",
+        "clean_pixel_share",
+    }
+    assert all(0.0 <= v <= 1.0 for v in quality.values())
+    card = (tmp_path / "base" / "README.md").read_text()
+    assert "steps trained: 2 " in card and "background_accuracy" in card
+    assert (tmp_path / "base" / SAMPLES_FILE).exists()
+    pipe = PixelPunkPipeline.from_pretrained(tmp_path / "base")
+    image = pipe(["pixel art portrait, male, purple background"], num_inference_steps=2)[0]
+    assert image.size == (24, 24)
