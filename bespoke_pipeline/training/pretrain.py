@@ -156,18 +156,20 @@ class Pretrainer:
         started = time.monotonic()
         base_seconds = self.progress.seconds
         window: list[float] = []
-        while self.progress.step < max_steps and time.monotonic() - started < max_seconds:
-            window.append(self.step())
-            self.progress.step += 1
-            self.progress.seconds = base_seconds + time.monotonic() - started
-            if self.progress.step % 50 == 0:
-                self.progress.loss = float(np.mean(window))
-                self.losses.append((self.progress.step, self.progress.loss))
-                window.clear()
-                on_progress(self.progress)
-            if self.progress.step % self.settings.save_every == 0:
-                self.save_state()
-        self.save_state()
+        try:
+            while self.progress.step < max_steps and time.monotonic() - started < max_seconds:
+                window.append(self.step())
+                self.progress.step += 1
+                self.progress.seconds = base_seconds + time.monotonic() - started
+                if self.progress.step % 50 == 0:
+                    self.progress.loss = float(np.mean(window))
+                    self.losses.append((self.progress.step, self.progress.loss))
+                    window.clear()
+                    on_progress(self.progress)
+                if self.progress.step % self.settings.save_every == 0:
+                    self.save_state()
+        finally:  # an interrupted run (Ctrl-C, a cancelled Dagster run) keeps its progress
+            self.save_state()
         return self.progress
 
     def ema_pipeline(self) -> PixelPunkPipeline:

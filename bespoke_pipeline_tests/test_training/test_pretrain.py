@@ -1,4 +1,6 @@
 import torch
+from diffusers import UNet2DConditionModel
+from transformers import CLIPTextModel
 
 from bespoke_pipeline.training.model_card import SAMPLES_FILE, export_base_model
 from bespoke_pipeline.training.pipeline import PixelPunkPipeline
@@ -47,6 +49,11 @@ def test_export_writes_a_loadable_model_with_card_and_samples(tmp_path):
     card = (tmp_path / "base" / "README.md").read_text()
     assert "steps trained: 2 " in card and "background_accuracy" in card
     assert (tmp_path / "base" / SAMPLES_FILE).exists()
+    # standard diffusers / transformers components, loadable one by one elsewhere
+    assert (
+        UNet2DConditionModel.from_pretrained(tmp_path / "base", subfolder="unet").sample_size == 24
+    )
+    CLIPTextModel.from_pretrained(tmp_path / "base", subfolder="text_encoder")
     pipe = PixelPunkPipeline.from_pretrained(tmp_path / "base")
     image = pipe(["pixel art portrait, male, purple background"], num_inference_steps=2)[0]
     assert image.size == (24, 24)
