@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bespoke_pipeline.paths import PROJECT_DIR
+from bespoke_pipeline.pixelart.layout import SIZE
 
 CONFIG_DIR = PROJECT_DIR / "configs"
 Family = Literal["pixel", "sdxl", "flux"]
@@ -65,10 +66,26 @@ class TrainingConfig(BaseModel):
             return tuple(int(v) for v in value.split(","))
         return value
 
+    @field_validator("resolution")
+    @classmethod
+    def _whole_cells(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        """Pixel art is only resized by whole factors: 512 and 1024 smear 24px cells."""
+        for side in value:
+            if side % SIZE:
+                raise ValueError(
+                    f"{side} is not a multiple of {SIZE}; the nearest exact sides "
+                    f"are {side // SIZE * SIZE} and {(side // SIZE + 1) * SIZE}"
+                )
+        return value
+
     @model_validator(mode="after")
     def _one_duration(self) -> TrainingConfig:
         if (self.num_train_epochs is None) == (self.steps is None):
             raise ValueError("set exactly one of num_train_epochs and steps")
+        if self.family == "pixel" and self.resolution != (SIZE,):
+            raise ValueError(
+                f"the pixel family trains at its native {SIZE}x{SIZE}; set resolution: {SIZE}"
+            )
         return self
 
     def epochs_for(self, dataset_size: int) -> int:
