@@ -78,7 +78,6 @@ left or right, no collar, short captions without coordinates, e.g.
 
 - steps trained: {progress.step:,} (batch {settings.batch_size})
 - training time: {progress.seconds / 60:.1f} minutes on {trainer.device.type.upper()}
-  ({torch.get_num_threads()} threads)
 - final training loss (mean of the last 50 steps): {progress.loss:.4f}
 - exported weights: the EMA (decay {settings.ema_decay})
 

@@ -43,7 +43,7 @@ def test_adding_a_file_adds_a_partition(tmp_path):
         ),
         (
             "family: sdxl\nbase_model: x\nsteps: 5\nresolution: 512,768\n",
-            "resolution: Value error, 512 is not a multiple of 24; the nearest exact sides"
+            "resolution: Value error, 512 is not a multiple of 24; the nearest exact sides",
         ),
         ("family: pixel\nbase_model: x\nsteps: 5\nresolution: 48\n", "set resolution: 24"),
         ("- just\n- a list\n", "expected a mapping of settings, got list"),
