@@ -6,7 +6,6 @@ process never share an "active run".
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,9 +45,6 @@ class TrackedRun:
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, str(redact(text)), artifact_file)
-
-    def log_dict(self, data: Mapping[str, object], artifact_file: str) -> None:
-        self.log_text(json.dumps(data, indent=2, sort_keys=True), artifact_file)
 
     def log_table(self, frame: pd.DataFrame, artifact_file: str) -> None:
         """As CSV, which anyone can open; the MLflow UI previews it."""

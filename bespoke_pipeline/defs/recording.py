@@ -10,6 +10,10 @@ from PIL import Image
 from bespoke_pipeline.defs.resources import MlflowResource
 from bespoke_pipeline.pixelart.contact_sheet import png_data_uri
 from bespoke_pipeline.redaction import redact
+from bespoke_pipeline.tracking import TrackedRun
+from bespoke_pipeline.training.checkpoints import DIFFUSERS_FILE, KOHYA_FILE
+from bespoke_pipeline.training.lora import EpochResult, Progress
+from bespoke_pipeline.training.plots import labelled_rows, loss_curve
 
 
 def record(
@@ -40,11 +44,55 @@ def record(
         for k, v in metrics.items()
     }
     for name, image in images.items():
-        metadata[name.rsplit(".", 1)[0]] = dg.MetadataValue.md(f"![{name}]({png_data_uri(image)})")
+        metadata[name.rsplit(".", 1)[0]] = image_metadata(image, name)
     for name, frame in tables.items():
         metadata[name.rsplit(".", 1)[0]] = markdown_table(frame)
     metadata["mlflow_run_id"] = dg.MetadataValue.text(run.run_id)
     return metadata
+
+
+def image_metadata(image: Image.Image, alt: str) -> dg.MetadataValue:
+    """An image the Dagster UI shows inline (markdown with a PNG data URI)."""
+    return dg.MetadataValue.md(f"![{alt}]({png_data_uri(image)})")
+
+
+class TrainingRecorder:
+    """Training progress into an open MLflow run and the Dagster log as it happens, and the
+    loss curve and sample grid into both at the end."""
+
+    def __init__(self, context: dg.AssetExecutionContext, run: TrackedRun, title: str) -> None:
+        self.context, self.run, self.title = context, run, title
+        self.curve: list[tuple[int, float]] = []
+        self.sample_rows: list[tuple[str, Image.Image]] = []
+
+    def progress(self, p: Progress) -> None:
+        self.curve.append((p.step, p.loss))
+        self.run.log_metrics({"loss": p.loss, "learning_rate": p.learning_rate}, step=p.step)
+        if p.step % max(1, p.total_steps // 20) == 0 or p.step == p.total_steps:
+            self.context.log.info(
+                f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.total_steps} "
+                f"loss {p.loss:.4f} about {p.seconds_left:.0f}s left"
+            )
+
+    def epoch_done(self, result: EpochResult) -> None:
+        self.run.log_metrics({"epoch_loss": result.mean_loss}, step=result.epoch)
+        if result.samples is not None:
+            self.sample_rows.append((f"epoch {result.epoch}", result.samples))
+            self.run.log_image(result.samples, f"samples/epoch_{result.epoch:04d}.png")
+        for file in (DIFFUSERS_FILE, KOHYA_FILE):
+            self.run.log_artifact(result.checkpoint / file, f"checkpoints/{result.checkpoint.name}")
+
+    def summary(self) -> dict[str, dg.MetadataValue]:
+        metadata = {"mlflow_run_id": dg.MetadataValue.text(self.run.run_id)}
+        if self.curve:
+            plot = loss_curve(*zip(*self.curve, strict=True), title=self.title)
+            self.run.log_image(plot, "loss_curve.png")
+            metadata["loss_curve"] = image_metadata(plot, "loss curve")
+        if self.sample_rows:
+            grid = labelled_rows(self.sample_rows)
+            self.run.log_image(grid, "samples/epochs.png")
+            metadata["samples"] = image_metadata(grid, "samples per epoch")
+        return metadata
 
 
 def markdown_table(frame: pd.DataFrame, max_chars: int = 90) -> dg.MetadataValue:

@@ -6,9 +6,8 @@ import dagster as dg
 import pandas as pd
 import torch
 
-from bespoke_pipeline.defs.recording import markdown_table
+from bespoke_pipeline.defs.recording import TrainingRecorder, markdown_table
 from bespoke_pipeline.defs.resources import ArtifactStore, MlflowResource, TrainingResource
-from bespoke_pipeline.pixelart.contact_sheet import png_data_uri
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
@@ -18,8 +17,7 @@ from bespoke_pipeline.training.checkpoints import (
 )
 from bespoke_pipeline.training.config import config_names, unavailable_reason
 from bespoke_pipeline.training.data import read_package
-from bespoke_pipeline.training.lora import EpochResult, LoraTrainer, Progress, run_key
-from bespoke_pipeline.training.plots import labelled_rows, loss_curve
+from bespoke_pipeline.training.lora import LoraTrainer, run_key
 
 GROUP = "training"
 TRAINING_CONFIGS = dg.StaticPartitionsDefinition(config_names())
@@ -43,8 +41,6 @@ def lora(
     data = read_package(Path(training_package["path"]))
     trainer = LoraTrainer(config, name, data, store.path_for(context, run_key(config, data)))
     already = completed_epochs(trainer.run_dir)
-    curve: list[tuple[int, float]] = []
-    rows: list[tuple[str, object]] = []
     with mlflow.run_for(context) as run:
         run.log_params(
             {
@@ -55,38 +51,13 @@ def lora(
                 "base_model_sha256": trainer.base_sha256,
             }
         )
-
-        def progress(p: Progress) -> None:
-            curve.append((p.step, p.loss))
-            run.log_metrics({"loss": p.loss, "learning_rate": p.learning_rate}, step=p.step)
-            if p.step % max(1, p.total_steps // 20) == 0 or p.step == p.total_steps:
-                context.log.info(
-                    f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.total_steps} "
-                    f"loss {p.loss:.4f} about {p.seconds_left:.0f}s left"
-                )
-
-        def epoch_done(result: EpochResult) -> None:
-            run.log_metrics({"epoch_loss": result.mean_loss}, step=result.epoch)
-            if result.samples is not None:
-                rows.append((f"epoch {result.epoch}", result.samples))
-                run.log_image(result.samples, f"samples/epoch_{result.epoch:04d}.png")
-            for file in (DIFFUSERS_FILE, KOHYA_FILE):
-                run.log_artifact(result.checkpoint / file, f"checkpoints/{result.checkpoint.name}")
-
-        results = trainer.train(progress, epoch_done)
-        metadata: dict[str, dg.MetadataValue] = {
+        recorder = TrainingRecorder(context, run, title=f"{name} training loss")
+        results = trainer.train(recorder.progress, recorder.epoch_done)
+        metadata = {
             "epochs_trained_now": dg.MetadataValue.int(len(results)),
             "resumed_from_epoch": dg.MetadataValue.int(already[-1] if already else 0),
+            **recorder.summary(),
         }
-        if curve:
-            plot = loss_curve(*zip(*curve, strict=True), title=f"{name} training loss")
-            run.log_image(plot, "loss_curve.png")
-            metadata["loss_curve"] = dg.MetadataValue.md(f"![loss]({png_data_uri(plot)})")
-        if rows:
-            grid = labelled_rows(rows)
-            run.log_image(grid, "samples/epochs.png")
-            metadata["samples"] = dg.MetadataValue.md(f"![samples]({png_data_uri(grid)})")
-        metadata["mlflow_run_id"] = dg.MetadataValue.text(run.run_id)
     final = read_sidecar(epoch_dir(trainer.run_dir, trainer.epochs))
     value = {
         "run_dir": str(trainer.run_dir),
