@@ -3,6 +3,7 @@ import inspect
 import dagster as dg
 
 import bespoke_pipeline
+import bespoke_pipeline.definitions  # noqa: F401  (binds the `defs` subpackage name first)
 
 
 def test_dagster_finds_one_definitions_object_in_the_package():
