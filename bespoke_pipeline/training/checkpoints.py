@@ -31,13 +31,13 @@ def epoch_dir(run_dir: Path, epoch: int) -> Path:
     return run_dir / f"epoch-{epoch:04d}"
 
 
-def to_kohya(diffusers_state: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
-    """kohya's naming: `unet.down_blocks.1...to_q.lora_A.weight` becomes
+def to_kohya(peft_state: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """kohya's naming: `down_blocks.1...to_q.lora_A.weight` (peft) becomes
     `lora_unet_down_blocks_1_..._to_q.lora_down.weight` (the module path with underscores),
     plus one `alpha` per module."""
     kohya: dict[str, torch.Tensor] = {}
-    for key, tensor in diffusers_state.items():
-        module, kind = re.match(r"^unet\.(.+)\.(lora_A|lora_B)\.weight$", key).groups()
+    for key, tensor in peft_state.items():
+        module, kind = re.match(r"^(.+)\.(lora_A|lora_B)\.weight$", key).groups()
         name = "lora_unet_" + module.replace(".", "_")
         kohya[f"{name}.{'lora_down' if kind == 'lora_A' else 'lora_up'}.weight"] = tensor
         kohya[f"{name}.alpha"] = torch.tensor(float(alpha))
@@ -58,7 +58,7 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in lora_state.items()}
     PixelPunkPipeline.save_lora_weights(tmp, unet_lora_layers=tensors, weight_name=DIFFUSERS_FILE)
-    save_file(to_kohya({f"unet.{k}": v for k, v in tensors.items()}, alpha), tmp / KOHYA_FILE)
+    save_file(to_kohya(tensors, alpha), tmp / KOHYA_FILE)
     torch.save(training_state, tmp / STATE_FILE)
     (tmp / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, sort_keys=True))
     shutil.rmtree(final, ignore_errors=True)
