@@ -111,9 +111,13 @@ def _srgb_to_lab() -> ImageCms.ImageCmsTransform:
 
 
 def to_lab(hex_colors: list[str]) -> np.ndarray:
-    """CIELAB coordinates (L 0-100, a/b signed) for a list of hex colors, via LittleCMS."""
-    strip = Image.new("RGB", (len(hex_colors), 1))
-    strip.putdata([hex_to_rgb(c) for c in hex_colors])
+    """CIELAB coordinates (L 0-100, a/b signed) for a list of hex colors."""
+    return rgb_to_lab(np.array([hex_to_rgb(c) for c in hex_colors], dtype=np.uint8))
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB coordinates for an (N, 3) uint8 array of RGB colors, via LittleCMS."""
+    strip = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8).reshape(1, -1, 3), "RGB")
     lab = np.asarray(ImageCms.applyTransform(strip, _srgb_to_lab()), dtype=np.float64)[0]
     # Pillow stores L scaled to 0-255 and a/b offset by 128 (as signed bytes).
     lab[:, 0] *= 100.0 / 255.0

@@ -1,0 +1,59 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bespoke_pipeline.pixelart.snap import grid_cleanliness, snap_to_grid
+from bespoke_pipeline.pixelart.synth import synth_portraits
+
+R = Image.Resampling
+PORTRAITS = [image for image, _ in synth_portraits(12, seed=21)]
+PALETTE = sorted(
+    {"#%02x%02x%02x" % tuple(c) for p in PORTRAITS for c in np.asarray(p).reshape(-1, 3)}
+)
+
+
+def exact_share(snapped: Image.Image, truth: Image.Image) -> float:
+    return float((np.asarray(snapped) == np.asarray(truth)).all(axis=2).mean())
+
+
+@pytest.mark.parametrize("side", [512, 768, 1024])
+@pytest.mark.parametrize("resample", [R.NEAREST, R.BILINEAR, R.LANCZOS], ids=lambda r: r.name)
+def test_recovers_cells_from_upscaled_portraits(side: int, resample: R) -> None:
+    shares = [
+        exact_share(snap_to_grid(p.resize((side, side), resample), palette=PALETTE), p)
+        for p in PORTRAITS
+    ]
+    assert np.mean(shares) >= 0.99
+
+
+def test_nearest_upscale_needs_no_palette_even_when_shifted() -> None:
+    for portrait in PORTRAITS[:4]:
+        big = portrait.resize((1024, 1024), R.NEAREST)
+        shifted = Image.new("RGB", big.size, big.getpixel((0, 0)))
+        shifted.paste(big, (9, -4))  # the grid no longer starts at the image corner
+        assert exact_share(snap_to_grid(shifted), portrait) == 1.0
+
+
+def test_jpeg_noise_snaps_back_onto_the_palette() -> None:
+    portrait = PORTRAITS[0]
+    buffer = io.BytesIO()
+    portrait.resize((768, 768), R.BILINEAR).save(buffer, "JPEG", quality=85)
+    noisy = Image.open(io.BytesIO(buffer.getvalue()))
+    assert exact_share(snap_to_grid(noisy, palette=PALETTE), portrait) >= 0.99
+
+
+def test_native_size_passes_through_and_palette_never_forces_far_colors() -> None:
+    portrait = PORTRAITS[1]
+    assert exact_share(snap_to_grid(portrait), portrait) == 1.0
+    magenta = Image.new("RGB", (24, 24), (255, 0, 255))
+    assert snap_to_grid(magenta, palette=["#000000", "#f4f4f4"]).getpixel((0, 0)) == (255, 0, 255)
+
+
+def test_cleanliness_separates_hard_edges_from_blur() -> None:
+    portrait = PORTRAITS[2]
+    sharp = portrait.resize((512, 512), R.NEAREST)
+    blurred = portrait.resize((512, 512), R.BILINEAR)
+    assert grid_cleanliness(sharp, snap_to_grid(sharp), 6.0) == 1.0
+    assert grid_cleanliness(blurred, snap_to_grid(blurred), 6.0) < 0.9
