@@ -21,3 +21,8 @@ def default_tracking_uri() -> str:
         os.environ.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{runtime_dir() / 'mlflow' / 'mlflow.db'}"
     )
+
+
+def production_dir(runtime: Path | None = None) -> Path:
+    """The stable folder holding the promoted model, its settings and model card."""
+    return (runtime or runtime_dir()) / "production"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Metric, Param
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -83,3 +85,30 @@ def tracked_run(
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
+
+
+def production_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def register_version(
+    run: TrackedRun, folder: Path, model_name: str, alias: str, tags: Mapping[str, object]
+) -> ModelVersion:
+    """Log `folder` as the run's `model` artifact, register it as a new version of
+    `model_name` and point `alias` at it; earlier versions stay registered."""
+    client = run.client
+    client.log_artifacts(run.run_id, str(folder), "model")
+    with suppress(MlflowException):  # already registered
+        client.create_registered_model(model_name)
+    source = f"{client.get_run(run.run_id).info.artifact_uri}/model"
+    version = client.create_model_version(
+        model_name,
+        source,
+        run_id=run.run_id,
+        tags={k: str(v) for k, v in redact(dict(tags)).items()},
+    )
+    client.set_registered_model_alias(model_name, alias, version.version)
+    return version

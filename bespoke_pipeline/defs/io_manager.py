@@ -1,11 +1,18 @@
 """Asset values as plain files: DataFrames as parquet, small records as JSON. Anyone can
-open them, and nothing is pickled."""
+open them, and nothing is pickled.
+
+An input declared with `AssetIn(metadata={BY_PARTITION: True})` loads every materialized
+partition as {partition key: value}; partitions never materialized (a config this machine
+cannot train) are simply absent.
+"""
 
 import json
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+
+BY_PARTITION = "load_by_partition"
 
 
 class TableIOManager(dg.ConfigurableIOManager):
@@ -31,12 +38,22 @@ class TableIOManager(dg.ConfigurableIOManager):
             )
 
     def load_input(self, context: dg.InputContext) -> object:
-        stem = self._stem(context)
-        if stem.with_suffix(".parquet").exists():
-            return pd.read_parquet(stem.with_suffix(".parquet"))
-        if stem.with_suffix(".json").exists():
-            return json.loads(stem.with_suffix(".json").read_text())
-        raise FileNotFoundError(
-            f"{context.asset_key.to_user_string()} has not been "
-            f"materialized yet (looked for {stem}.parquet/.json)"
-        )
+        if (context.definition_metadata or {}).get(BY_PARTITION):
+            folder = Path(self.base_dir, *context.asset_key.path)
+            found = {key: _read(folder / key) for key in context.asset_partition_keys}
+            return {key: value for key, value in found.items() if value is not None}
+        value = _read(self._stem(context))
+        if value is None:
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()} has not been "
+                f"materialized yet (looked for {self._stem(context)}.parquet/.json)"
+            )
+        return value
+
+
+def _read(stem: Path) -> object | None:
+    if stem.with_suffix(".parquet").exists():
+        return pd.read_parquet(stem.with_suffix(".parquet"))
+    if stem.with_suffix(".json").exists():
+        return json.loads(stem.with_suffix(".json").read_text())
+    return None

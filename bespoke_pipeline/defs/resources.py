@@ -12,6 +12,7 @@ from pydantic import Field
 from bespoke_pipeline import __version__
 from bespoke_pipeline.dataset.images import DEFAULT_MAX_COLORS
 from bespoke_pipeline.defs.io_manager import TableIOManager
+from bespoke_pipeline.evaluation.scoring import EvaluationSettings, QualityGates
 from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
 from bespoke_pipeline.tracking import TrackedRun, tracked_run
@@ -45,6 +46,28 @@ class TrainingResource(dg.ConfigurableResource):
 
     def load(self, name: str) -> TrainingConfig:
         return load_config(Path(self.config_dir) / f"{name}.yaml")
+
+
+class EvaluationResource(dg.ConfigurableResource):
+    """How checkpoints are scored and which gates promotion requires; the defaults and
+    their meaning are in `evaluation.scoring`."""
+
+    held_out_prompts: int = EvaluationSettings().held_out_prompts
+    samples_per_prompt: int = EvaluationSettings().samples_per_prompt
+    guidance_scales: list[float] = EvaluationSettings().guidance_scales
+    steps: list[int] = EvaluationSettings().steps
+    gates: dict[str, float] = Field(
+        default_factory=dict, description="Overrides of QualityGates, e.g. min_eyes_placed."
+    )
+
+    def settings(self) -> EvaluationSettings:
+        return EvaluationSettings(
+            held_out_prompts=self.held_out_prompts,
+            samples_per_prompt=self.samples_per_prompt,
+            guidance_scales=self.guidance_scales,
+            steps=self.steps,
+            gates=QualityGates(**self.gates),
+        )
 
 
 class ArtifactStore(dg.ConfigurableResource):
@@ -103,6 +126,7 @@ def default_resources(
     return {
         "dataset": DatasetResource(raw_dir=str(raw_dir or RAW_DIR)),
         "training": TrainingResource(),
+        "evaluation": EvaluationResource(),
         "store": ArtifactStore(root=str(runtime)),
         "mlflow": MlflowResource(tracking_uri=uri, artifact_dir=local_artifacts),
         "io_manager": TableIOManager(base_dir=str(runtime / "assets")),

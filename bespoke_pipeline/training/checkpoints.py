@@ -78,3 +78,13 @@ def completed_epochs(run_dir: Path) -> list[int]:
 
 def read_sidecar(folder: Path) -> dict:
     return json.loads((folder / SIDECAR_FILE).read_text())
+
+
+def load_checkpoint(pipe: PixelPunkPipeline, folder: Path) -> None:
+    """Swap the pipeline's LoRA for the one saved in `folder`. The LoRA is fused into the
+    base weights while in use (a plain forward pass, no adapter layers to run) and
+    unfused before the next one, so the base weights come back unchanged."""
+    pipe.unfuse_lora()
+    pipe.unload_lora_weights()
+    pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE)
+    pipe.fuse_lora()

@@ -1,0 +1,90 @@
+"""Every checkpoint of one training run scored the same way, with the base model without
+LoRA as epoch 0, so "did training help, and which epoch is best" is a table, not a guess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from bespoke_pipeline.evaluation.prompts import EvalPrompt, held_out_prompts, reference_prompts
+from bespoke_pipeline.evaluation.scoring import (
+    EvaluationSettings,
+    ModelScore,
+    ReferenceData,
+    score_model,
+)
+from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
+from bespoke_pipeline.training.checkpoints import load_checkpoint
+from bespoke_pipeline.training.data import TrainingData
+from bespoke_pipeline.training.pipeline import PixelPunkPipeline
+from bespoke_pipeline.training.plots import labelled_rows
+
+BASE_EPOCH = 0
+
+
+@dataclass(frozen=True)
+class RunScores:
+    table: pd.DataFrame  # one row per checkpoint (epoch 0 = base model), best settings
+    per_setting: pd.DataFrame  # every checkpoint x sampler setting
+    comparison: Image.Image  # epochs x prompts, nearest-neighbour upscaled
+    prompts: list[EvalPrompt]
+
+
+def evaluation_prompts(
+    settings: EvaluationSettings, captions: list[str], trigger: str
+) -> list[EvalPrompt]:
+    return [
+        *reference_prompts(trigger),
+        *held_out_prompts(settings.held_out_prompts, captions, trigger),
+    ]
+
+
+def score_run(
+    checkpoints: Mapping[int, Path],
+    base_model: Path,
+    data: TrainingData,
+    trigger: str,
+    settings: EvaluationSettings,
+    on_scored: Callable[[int, ModelScore], None] = lambda epoch, score: None,
+) -> RunScores:
+    prompts = evaluation_prompts(settings, data.captions, trigger)
+    reference = ReferenceData.of(data.images)
+    pipe = PixelPunkPipeline.from_pretrained(base_model)
+    pipe.set_progress_bar_config(disable=True)
+    scores: dict[int, ModelScore] = {}
+    for epoch in [BASE_EPOCH, *sorted(checkpoints)]:
+        if epoch != BASE_EPOCH:
+            load_checkpoint(pipe, checkpoints[epoch])
+        scores[epoch] = score_model(pipe, prompts, reference, settings)
+        on_scored(epoch, scores[epoch])
+    base_composite = scores[BASE_EPOCH].best["composite"]
+    rows = []
+    for epoch, score in scores.items():
+        failures = (
+            ["the base model without LoRA is the baseline, not a candidate"]
+            if epoch == BASE_EPOCH
+            else settings.gates.failures(score.best, base_composite)
+        )
+        rows.append(
+            {
+                "epoch": epoch,
+                **score.best.to_dict(),
+                "passes_gates": not failures,
+                "gate_failures": "; ".join(failures),
+                "checkpoint": str(checkpoints.get(epoch, "")),
+            }
+        )
+    per_setting = pd.concat(
+        [s.per_setting.assign(epoch=e) for e, s in scores.items()], ignore_index=True
+    )
+    comparison = labelled_rows(
+        [
+            (f"epoch {e}" if e else "base", contact_sheet(s.previews, columns=len(s.previews)))
+            for e, s in scores.items()
+        ]
+    )
+    return RunScores(pd.DataFrame(rows), per_setting, comparison, prompts)

@@ -1,0 +1,91 @@
+"""Choosing the production model: the best checkpoint by composite score among those that
+pass the quality gates, across every training config, and only if it beats the model in
+production now."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from bespoke_pipeline.evaluation.metrics import METRICS
+from bespoke_pipeline.evaluation.scoring import TARGETS, WEIGHTS
+from bespoke_pipeline.training.checkpoints import STATE_FILE
+
+SHOWN = ["composite", *WEIGHTS, "held_out_color_accuracy", "novelty", "diversity"]
+
+
+def best_candidate(tables: dict[str, pd.DataFrame]) -> pd.Series | None:
+    """The passing checkpoint with the highest composite; ties go to the earlier epoch
+    (less training, less risk of overfitting). None when nothing passes."""
+    if not tables:
+        return None
+    rows = pd.concat([t.assign(config=name) for name, t in tables.items()], ignore_index=True)
+    passing = rows[rows["passes_gates"]]
+    if passing.empty:
+        return None
+    ranked = passing.sort_values(["composite", "epoch"], ascending=[False, True], kind="stable")
+    return ranked.iloc[0]
+
+
+def beats(candidate: pd.Series, current: dict | None) -> bool:
+    """Replace production only with something better (or when there is none yet)."""
+    return current is None or float(candidate["composite"]) > float(current["composite"])
+
+
+def model_card(
+    candidate: pd.Series, previous: dict | None, config: dict, dataset_sha256: str
+) -> str:
+    """Markdown for the stable production folder: scores next to the previous production's."""
+    before = previous or {}
+    lines = [
+        f"# Production model: {candidate['config']} epoch {int(candidate['epoch'])}",
+        "",
+        f"- sampler settings: guidance {candidate['guidance_scale']}, "
+        f"{int(candidate['steps'])} steps (`bespoke generate` uses these)",
+        f"- dataset sha256: `{dataset_sha256}`",
+        f"- base model: `{config.get('base_model')}`",
+        f"- meets the reference targets: {'yes' if candidate['meets_targets'] else 'no'}",
+        "",
+        "| metric | this model | previous production | target |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in SHOWN:
+        old = before.get(name)
+        lines.append(
+            f"| {name} | {float(candidate[name]):.3f} | "
+            f"{'-' if old is None else f'{float(old):.3f}'} | "
+            f"{f'>= {TARGETS[name]:.2f}' if name in TARGETS else ''} |"
+        )
+    lines += ["", "## Training config", "", "```", *[f"{k}: {v}" for k, v in config.items()], "```"]
+    lines += ["", "## Metrics", "", *[f"- **{m.name}** ({m.range}): {m.meaning}" for m in METRICS]]
+    return "\n".join(lines) + "\n"
+
+
+PRODUCTION_RECORD = "production.json"
+MODEL_CARD = "MODEL_CARD.md"
+
+
+def read_production(folder: Path) -> dict | None:
+    """The promoted model's record (scores, sampler settings, base model), if any."""
+    record = folder / PRODUCTION_RECORD
+    return json.loads(record.read_text()) if record.exists() else None
+
+
+def write_production(folder: Path, checkpoint: Path, record: dict, card: str) -> None:
+    """Replace the stable folder with the checkpoint's weights (not its optimizer state),
+    the record and the model card; staged next to it first, so a crash never leaves half a
+    model behind."""
+    staging = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns(STATE_FILE))
+    save_record(staging, record)
+    (staging / MODEL_CARD).write_text(card)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+
+
+def save_record(folder: Path, record: dict) -> None:
+    (folder / PRODUCTION_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
