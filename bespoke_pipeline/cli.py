@@ -36,8 +36,8 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    """What `make run` does: the dataset assets, then the training chain for every config
-    this machine can train, saying why the others are skipped."""
+    """What `make run` does: the whole chain (dataset, training, scores, promotion) for
+    every config this machine can train, saying why the others are skipped."""
     import torch
 
     from bespoke_pipeline.training.config import (
@@ -49,8 +49,7 @@ def _run(args: argparse.Namespace) -> None:
     )
 
     dagster = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "bespoke_pipeline"]
-    subprocess.run([*dagster, "--select", "group:dataset"], check=True)
-    broken = []
+    trainable, broken = [], []
     for name in config_names():
         try:
             reason = unavailable_reason(
@@ -61,8 +60,15 @@ def _run(args: argparse.Namespace) -> None:
             continue
         if reason:
             print(f"skipping training config '{name}': {reason}", flush=True)
-            continue
-        subprocess.run([*dagster, "--select", "group:training", "--partition", name], check=True)
+        else:
+            trainable.append(name)
+    if not trainable:
+        subprocess.run([*dagster, "--select", "group:dataset"], check=True)
+    # One Dagster process per config: the dataset assets (quick, and unchanged data keeps
+    # its version), training, scoring and promotion of the best checkpoint so far.
+    chain = "group:dataset or group:training or group:evaluation"
+    for name in trainable:
+        subprocess.run([*dagster, "--select", chain, "--partition", name], check=True)
     if broken:
         sys.exit("invalid training configs:\n" + "\n".join(broken))
 
@@ -86,6 +92,44 @@ def _bench_train(args: argparse.Namespace) -> None:
         f"training time {result.seconds:.1f} s  |  {result.seconds_per_epoch:.2f} s/epoch  |  "
         f"{result.images_per_second:.1f} images/s  (incl. per-epoch samples and checkpoints)"
     )
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    from bespoke_pipeline.generate import generate
+
+    result = generate(args.prompt, args.seed, args.checkpoint, args.guidance, args.steps)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.image.save(args.out)
+    preview = args.out.with_name(f"{args.out.stem}.preview.png")
+    side = result.image.width * args.scale
+    result.image.resize((side, side), Image.Resampling.NEAREST).save(preview)
+    print(
+        f"wrote {args.out} (24x24) and {preview} ({side}x{side}) from {result.checkpoint} "
+        f"at guidance {result.guidance_scale}, {result.steps} steps, seed {args.seed}"
+    )
+
+
+def _bench_eval(args: argparse.Namespace) -> None:
+    import torch
+
+    from bespoke_pipeline.evaluation.bench import bench_eval
+    from bespoke_pipeline.training.config import CONFIG_DIR, load_config
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = bench_eval(load_config(CONFIG_DIR / f"{args.config}.yaml"), args.config)
+    print(
+        f"config {args.config}: {result.checkpoints} checkpoints (base + every epoch), "
+        f"{result.images} images each, on {torch.get_num_threads()} CPU threads"
+    )
+    print(
+        f"scoring all checkpoints {result.seconds:.1f} s  |  "
+        f"{result.checkpoints / result.seconds:.3f} checkpoints/s  |  "
+        f"{result.checkpoints * result.images / result.seconds:.1f} images/s"
+    )
+    print(f"snap_to_grid of a 1024 px image: {result.snap_ms:.1f} ms (median of 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", default="pixel-tiny")
     train.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     train.set_defaults(run=_bench_train)
+    evaluate = bench_kinds.add_parser("eval", help="checkpoint scoring and grid-snap speed")
+    evaluate.add_argument("--config", default="pixel-tiny")
+    evaluate.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    evaluate.set_defaults(run=_bench_eval)
+    gen = commands.add_parser(
+        "generate", help="render a prompt with the production model, snapped to 24x24"
+    )
+    gen.add_argument("prompt")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", type=Path, required=True, help="24x24 PNG to write")
+    gen.add_argument("--checkpoint", type=Path, help="a checkpoint folder instead of production")
+    gen.add_argument("--guidance", type=float, help="default: the evaluated best")
+    gen.add_argument("--steps", type=int, help="default: the evaluated best")
+    gen.add_argument("--scale", type=int, default=16, help="preview upscale factor")
+    gen.set_defaults(run=_generate)
     return parser
 
 

@@ -182,7 +182,7 @@ def production_model(
                 "composite": f"{record['composite']:.4f}",
                 "guidance_scale": record["guidance_scale"],
                 "steps": record["steps"],
-                "previous_production_version": previous.version if previous else "none",
+                "previous_production_version": str(previous.version) if previous else "none",
             },
         )
     record["mlflow_model_version"] = version.version
@@ -194,7 +194,9 @@ def production_model(
                 f"promoted {record['config']} epoch {record['epoch']} as "
                 f"{MODEL_NAME} version {version.version}"
             ),
-            "previous_version": dg.MetadataValue.text(previous.version if previous else "none"),
+            "previous_version": dg.MetadataValue.text(
+                str(previous.version) if previous else "none"
+            ),
             "model_card": dg.MetadataValue.md(card),
             "path": dg.MetadataValue.path(str(folder)),
             "mlflow_run_id": dg.MetadataValue.text(run.run_id),

@@ -5,7 +5,28 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from bespoke_pipeline.definitions import build_definitions
-from bespoke_pipeline.defs.resources import DatasetResource, TrainingResource, default_resources
+from bespoke_pipeline.defs.resources import (
+    DatasetResource,
+    EvaluationResource,
+    TrainingResource,
+    default_resources,
+)
+
+#: Enough evaluation to exercise every step in seconds; gates that any model passes, so
+#: tests about other things are not decided by how good a random tiny model is.
+QUICK_EVALUATION = EvaluationResource(
+    held_out_prompts=1,
+    samples_per_prompt=2,
+    guidance_scales=[1.0, 2.0],
+    steps=[2],
+    gates={
+        "beat_base_by": -1.0,
+        "min_right_facing": 0.0,
+        "min_eyes_placed": 0.0,
+        "min_grid_cleanliness": 0.0,
+        "max_memorized": 1.0,
+    },
+)
 
 
 class Pipeline:
@@ -29,10 +50,23 @@ class Pipeline:
             run_config=run_config, instance=self.instance, raise_on_error=raise_on_error
         )
 
-    def train(self, config_dir: Path, partition: str = "pixel-tiny") -> dg.ExecuteInProcessResult:
-        resources = {**self.resources, "training": TrainingResource(config_dir=str(config_dir))}
+    def train(
+        self,
+        config_dir: Path,
+        partition: str = "pixel-tiny",
+        evaluation: EvaluationResource = QUICK_EVALUATION,
+        raise_on_error: bool = True,
+    ) -> dg.ExecuteInProcessResult:
+        """The training job: training, checkpoints, scores and promotion for one config."""
+        resources = {
+            **self.resources,
+            "training": TrainingResource(config_dir=str(config_dir)),
+            "evaluation": evaluation,
+        }
         job = build_definitions(resources).resolve_job_def("training_job")
-        return job.execute_in_process(instance=self.instance, partition_key=partition)
+        return job.execute_in_process(
+            instance=self.instance, partition_key=partition, raise_on_error=raise_on_error
+        )
 
     def mlflow_runs(self) -> list:
         client = MlflowClient(self.tracking_uri)

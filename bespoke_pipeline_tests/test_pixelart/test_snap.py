@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bespoke_pipeline.evaluation.scoring import ReferenceData
 from bespoke_pipeline.pixelart.snap import grid_cleanliness, snap_to_grid
 from bespoke_pipeline.pixelart.synth import synth_portraits
 
 R = Image.Resampling
 PORTRAITS = [image for image, _ in synth_portraits(12, seed=21)]
-PALETTE = sorted(
-    {"#%02x%02x%02x" % tuple(c) for p in PORTRAITS for c in np.asarray(p).reshape(-1, 3)}
-)
+PALETTE = ReferenceData.of(np.stack([np.asarray(p) for p in PORTRAITS])).palette
 
 
 def exact_share(snapped: Image.Image, truth: Image.Image) -> float:

@@ -1,0 +1,64 @@
+"""Using a trained model: render a prompt with the production model (or any checkpoint) at
+its best measured sampler settings, snapped to an exact 24x24 grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from bespoke_pipeline.evaluation.promotion import read_production
+from bespoke_pipeline.paths import production_dir
+from bespoke_pipeline.pixelart.snap import snap_to_grid
+from bespoke_pipeline.training.checkpoints import load_checkpoint, read_sidecar
+from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.pipeline import PixelPunkPipeline
+
+#: Used for a checkpoint that was never scored (production records its own).
+DEFAULT_GUIDANCE = 1.0
+DEFAULT_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Generated:
+    image: Image.Image  # 24x24, one exact color per cell
+    raw: Image.Image  # what the model drew
+    checkpoint: Path
+    guidance_scale: float
+    steps: int
+
+
+def generate(
+    prompt: str,
+    seed: int,
+    checkpoint: Path | None = None,
+    guidance_scale: float | None = None,
+    steps: int | None = None,
+) -> Generated:
+    """Without `checkpoint`, the production model; sampler settings are the evaluated best
+    that a production folder records, unless given explicitly."""
+    folder = checkpoint or production_dir()
+    record = read_production(folder)  # a production folder records its sampler settings
+    if checkpoint is None and record is None:
+        raise FileNotFoundError(
+            f"no production model in {folder}: run `make run` first, or pass --checkpoint PATH"
+        )
+    checkpoint = folder
+    config = TrainingConfig.model_validate(read_sidecar(checkpoint)["config"])
+    base = config.base_model_path()
+    if base is None:
+        raise FileNotFoundError(f"base model '{config.base_model}' of {checkpoint} not found")
+    guidance = guidance_scale or (record["guidance_scale"] if record else DEFAULT_GUIDANCE)
+    steps = steps or (record["steps"] if record else DEFAULT_STEPS)
+    pipe = PixelPunkPipeline.from_pretrained(base)
+    pipe.set_progress_bar_config(disable=True)
+    load_checkpoint(pipe, checkpoint)
+    raw = pipe(
+        [prompt],
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        generator=torch.Generator().manual_seed(seed),
+    )[0]
+    return Generated(snap_to_grid(raw), raw, checkpoint, guidance, steps)

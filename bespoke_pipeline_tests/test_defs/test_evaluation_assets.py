@@ -1,0 +1,72 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from bespoke_pipeline.defs.evaluation import ALIAS, MODEL_NAME
+from bespoke_pipeline.defs.resources import EvaluationResource
+from bespoke_pipeline.evaluation.promotion import MODEL_CARD, PRODUCTION_RECORD
+from bespoke_pipeline.generate import generate
+from bespoke_pipeline.paths import production_dir
+from bespoke_pipeline_tests.test_defs.test_training_assets import micro_configs  # noqa: F401
+from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F401
+
+IMPOSSIBLE = EvaluationResource(
+    held_out_prompts=1, samples_per_prompt=2, steps=[2], gates={"min_right_facing": 1.1}
+)
+
+
+def test_scores_every_checkpoint_and_promotes_through_the_gates(pipeline, micro_configs):  # noqa: F811
+    pipeline.materialize()
+    folder = production_dir(pipeline.root / "runtime")
+    client = MlflowClient(pipeline.tracking_uri)
+
+    refused = pipeline.train(micro_configs, evaluation=IMPOSSIBLE, raise_on_error=False)
+    assert not refused.success  # the blocking check failed the run ...
+    scores: pd.DataFrame = refused.output_for_node("checkpoint_scores")
+    assert list(scores.epoch) == [0, 1, 2]  # the base model is epoch 0
+    assert not scores.passes_gates.any()
+    assert scores.gate_failures.str.contains("right_facing").iloc[1:].all()
+    assert not (folder / PRODUCTION_RECORD).exists()  # ... and nothing was promoted
+    assert not client.search_registered_models()
+
+    first = pipeline.train(micro_configs)
+    assert first.success
+    record = json.loads((folder / PRODUCTION_RECORD).read_text())
+    assert record["config"] == "pixel-tiny" and record["epoch"] in (1, 2)
+    assert record["guidance_scale"] in (1.0, 2.0) and record["steps"] == 2
+    assert (folder / "pytorch_lora_weights.safetensors").is_file()
+    assert "previous production" in (folder / MODEL_CARD).read_text()
+    version = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
+    assert str(version.version) == "1" and version.tags["previous_production_version"] == "none"
+
+    # Pretend production is worse than what was just trained: the alias moves on.
+    record["composite"] = -1.0
+    (folder / PRODUCTION_RECORD).write_text(json.dumps(record))
+    assert pipeline.train(micro_configs).success
+    moved = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
+    assert str(moved.version) == "2" and moved.tags["previous_production_version"] == "1"
+    assert len(client.search_model_versions(f"name='{MODEL_NAME}'")) == 2
+
+    # The same scores again are not better: production stays.
+    assert pipeline.train(micro_configs).success
+    assert str(client.get_model_version_by_alias(MODEL_NAME, ALIAS).version) == "2"
+
+    run = next(
+        r for r in pipeline.mlflow_runs() if r.data.tags["dagster.asset_key"] == "checkpoint_scores"
+    )
+    composite = client.get_metric_history(run.info.run_id, "composite")
+    assert sorted({m.step for m in composite}) == [0, 1, 2]  # quality over epochs
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"comparison.png", "scores.csv"} <= artifacts
+
+
+def test_generate_renders_a_snapped_portrait_with_a_checkpoint(pipeline, micro_configs):  # noqa: F811
+    pipeline.materialize()
+    checkpoints = pipeline.train(micro_configs).output_for_node("lora_checkpoints")
+    folder = Path(checkpoints.diffusers_file.iloc[-1]).parent
+    result = generate("TOK bespoke, 24x24 pixel grid portrait, male", seed=1, checkpoint=folder)
+    assert result.image.size == (24, 24)
+    again = generate("TOK bespoke, 24x24 pixel grid portrait, male", seed=1, checkpoint=folder)
+    assert again.image.tobytes() == result.image.tobytes()

@@ -1,0 +1,65 @@
+import pandas as pd
+
+from bespoke_pipeline.evaluation.promotion import beats, best_candidate
+from bespoke_pipeline.evaluation.prompts import held_out_prompts, reference_prompts
+from bespoke_pipeline.evaluation.scoring import QualityGates
+from bespoke_pipeline.pixelart.caption import parse_caption, render_caption
+from bespoke_pipeline.pixelart.synth import synth_portraits
+
+
+def table(*rows: tuple[int, float, bool]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"epoch": e, "composite": c, "passes_gates": ok, "checkpoint": f"e{e}"}
+            for e, c, ok in rows
+        ]
+    )
+
+
+def test_the_best_passing_checkpoint_of_all_configs_wins():
+    tables = {
+        "a": table((0, 0.2, False), (1, 0.5, True), (2, 0.9, False)),  # 0.9 fails its gates
+        "b": table((0, 0.2, False), (3, 0.6, True), (4, 0.6, True)),
+    }
+    best = best_candidate(tables)
+    assert (best["config"], best["epoch"]) == ("b", 3)  # tie: the earlier epoch
+
+
+def test_nothing_is_promoted_when_no_checkpoint_passes():
+    assert best_candidate({"a": table((0, 0.2, False), (1, 0.9, False))}) is None
+    assert best_candidate({}) is None
+
+
+def test_production_moves_only_to_a_better_model():
+    candidate = best_candidate({"a": table((1, 0.5, True))})
+    assert beats(candidate, None)
+    assert beats(candidate, {"composite": 0.4})
+    assert not beats(candidate, {"composite": 0.5})
+
+
+def test_gates_name_every_failure():
+    row = pd.Series(
+        {
+            "composite": 0.3,
+            "right_facing": 0.5,
+            "eyes_placed": 0.9,
+            "grid_cleanliness": 0.9,
+            "memorized": 0.5,
+        }
+    )
+    failures = QualityGates().failures(row, base_composite=0.29)
+    assert len(failures) == 3
+    assert any(f.startswith("composite") for f in failures)
+    assert any(f.startswith("right_facing") for f in failures)
+    assert any(f.startswith("memorized") for f in failures)
+
+
+def test_held_out_prompts_are_new_combinations_and_deterministic():
+    captions = [render_caption(p) for _, p in synth_portraits(193, seed=2026)]
+    prompts = held_out_prompts(12, captions, "TOK")
+    seen = {parse_caption(c).attributes for c in captions}
+    assert len({p.expected for p in prompts}) == 12
+    assert not any(p.expected in seen for p in prompts)
+    assert [p.text for p in prompts] == [p.text for p in held_out_prompts(12, captions, "TOK")]
+    accessory = {p.name: p for p in reference_prompts("TOK")}["accessory"]
+    assert accessory.expected.eyewear_style == "glasses" and accessory.text.startswith("TOK ")
