@@ -18,6 +18,7 @@ from bespoke_pipeline.evaluation.checkpoint_scores import score_run
 from bespoke_pipeline.evaluation.promotion import (
     beats,
     best_candidate,
+    candidate_record,
     model_card,
     read_production,
     save_record,
@@ -137,7 +138,7 @@ def production_model(
     candidate = best_candidate(checkpoint_scores)
     decision = {
         "configs_scored": sorted(checkpoint_scores),
-        "candidate": None if candidate is None else _describe(candidate),
+        "candidate": None if candidate is None else candidate_record(candidate),
         "promoted": False,
         "production": current,
     }
@@ -157,7 +158,7 @@ def production_model(
     checkpoint = Path(candidate["checkpoint"])
     sidecar = read_sidecar(checkpoint)
     record = {
-        **_describe(candidate),
+        **candidate_record(candidate),
         "base_model": str(Path(sidecar["config"]["base_model"]).resolve()),
         "dataset_sha256": sidecar["dataset_sha256"],
     }
@@ -216,21 +217,3 @@ def a_checkpoint_passes_the_gates(production_model: dict) -> dg.AssetCheckResult
         passed=production_model["candidate"] is not None,
         metadata={"configs_scored": ", ".join(production_model["configs_scored"]) or "none"},
     )
-
-
-def _describe(candidate: pd.Series) -> dict:
-    scores = {
-        k: float(v)
-        for k, v in candidate.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v)
-    }
-    return {
-        "config": str(candidate["config"]),
-        "epoch": int(candidate["epoch"]),
-        "checkpoint": str(candidate["checkpoint"]),
-        "composite": float(candidate["composite"]),
-        "guidance_scale": float(candidate["guidance_scale"]),
-        "steps": int(candidate["steps"]),
-        "meets_targets": bool(candidate["meets_targets"]),
-        "scores": scores,
-    }

@@ -35,6 +35,26 @@ def beats(candidate: pd.Series, current: dict | None) -> bool:
     return current is None or float(candidate["composite"]) > float(current["composite"])
 
 
+def candidate_record(candidate: pd.Series) -> dict:
+    """What production.json and the registry record about a checkpoint: where it is, its
+    sampler settings and every score."""
+    scores = {
+        k: float(v)
+        for k, v in candidate.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v)
+    }
+    return {
+        "config": str(candidate["config"]),
+        "epoch": int(candidate["epoch"]),
+        "checkpoint": str(candidate["checkpoint"]),
+        "composite": float(candidate["composite"]),
+        "guidance_scale": float(candidate["guidance_scale"]),
+        "steps": int(candidate["steps"]),
+        "meets_targets": bool(candidate["meets_targets"]),
+        "scores": scores,
+    }
+
+
 def model_card(
     candidate: pd.Series, previous: dict | None, config: dict, dataset_sha256: str
 ) -> str:
