@@ -61,4 +61,5 @@ def generate(
         guidance_scale=guidance,
         generator=torch.Generator().manual_seed(seed),
     )[0]
-    return Generated(snap_to_grid(raw), raw, checkpoint, guidance, steps)
+    palette = record["palette"] if record else None  # production: the training set's colors
+    return Generated(snap_to_grid(raw, palette=palette), raw, checkpoint, guidance, steps)

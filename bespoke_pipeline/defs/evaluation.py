@@ -24,10 +24,11 @@ from bespoke_pipeline.evaluation.promotion import (
     save_record,
     write_production,
 )
-from bespoke_pipeline.evaluation.scoring import ModelScore
+from bespoke_pipeline.evaluation.scoring import ModelScore, ReferenceData
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.tracking import production_version, register_version
 from bespoke_pipeline.training.checkpoints import read_sidecar
+from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import read_package
 
 GROUP = "evaluation"
@@ -126,6 +127,7 @@ def checkpoint_scores(
 def production_model(
     context: dg.AssetExecutionContext,
     checkpoint_scores: dict[str, pd.DataFrame],
+    training_package: dict,
     store: ArtifactStore,
     mlflow: MlflowResource,
 ) -> dg.Output[dict]:
@@ -157,10 +159,12 @@ def production_model(
 
     checkpoint = Path(candidate["checkpoint"])
     sidecar = read_sidecar(checkpoint)
+    data = read_package(Path(training_package["path"]))
     record = {
         **candidate_record(candidate),
-        "base_model": str(Path(sidecar["config"]["base_model"]).resolve()),
+        "base_model": str(TrainingConfig.model_validate(sidecar["config"]).base_model_path()),
         "dataset_sha256": sidecar["dataset_sha256"],
+        "palette": ReferenceData.of(data.images).palette,  # generate snaps onto these colors
     }
     card = model_card(
         candidate, current and current["scores"], sidecar["config"], sidecar["dataset_sha256"]
@@ -168,7 +172,7 @@ def production_model(
     with mlflow.run_for(context) as run:
         client = run.client
         previous = production_version(client, MODEL_NAME, ALIAS)
-        run.log_params({k: v for k, v in record.items() if not isinstance(v, dict)})
+        run.log_params({k: v for k, v in record.items() if not isinstance(v, dict | list)})
         run.log_metrics(record["scores"])
         run.log_text(card, "MODEL_CARD.md")
         write_production(folder, checkpoint, record, card)

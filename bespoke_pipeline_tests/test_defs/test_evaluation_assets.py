@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
@@ -9,6 +10,8 @@ from bespoke_pipeline.defs.resources import EvaluationResource
 from bespoke_pipeline.evaluation.promotion import MODEL_CARD, PRODUCTION_RECORD
 from bespoke_pipeline.generate import generate
 from bespoke_pipeline.paths import production_dir
+from bespoke_pipeline.pixelart.colors import rgb_to_hex
+from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline_tests.test_defs.test_training_assets import micro_configs  # noqa: F401
 from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F401
 
@@ -17,7 +20,12 @@ IMPOSSIBLE = EvaluationResource(
 )
 
 
-def test_scores_every_checkpoint_and_promotes_through_the_gates(pipeline, micro_configs):  # noqa: F811
+def test_scores_every_checkpoint_and_promotes_through_the_gates(
+    pipeline,
+    micro_configs,  # noqa: F811
+    monkeypatch,
+):
+    monkeypatch.setenv("BESPOKE_HOME", str(pipeline.root / "runtime"))  # where generate looks
     pipeline.materialize()
     folder = production_dir(pipeline.root / "runtime")
     client = MlflowClient(pipeline.tracking_uri)
@@ -38,6 +46,14 @@ def test_scores_every_checkpoint_and_promotes_through_the_gates(pipeline, micro_
     assert record["guidance_scale"] in (1.0, 2.0) and record["steps"] == 2
     assert (folder / "pytorch_lora_weights.safetensors").is_file()
     assert "previous production" in (folder / MODEL_CARD).read_text()
+    # bespoke generate uses the production model, its sampler settings and its palette.
+    made = generate("TOK bespoke, 24x24 pixel grid portrait, female", seed=3)
+    assert made.checkpoint == folder and made.steps == record["steps"]
+
+    def on_palette(image) -> int:
+        return sum(rgb_to_hex(c) in record["palette"] for c in np.asarray(image).reshape(-1, 3))
+
+    assert on_palette(made.image) > on_palette(snap_to_grid(made.raw))
     version = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
     assert str(version.version) == "1" and version.tags["previous_production_version"] == "none"
 
