@@ -98,6 +98,7 @@ def checkpoint_scores(
         )
         run.log_table(result.table, "scores.csv")
         run.log_table(result.per_setting, "scores_per_setting.csv")
+        run.log_table(result.per_image, "scores_per_image.csv")
         run.log_image(result.comparison, "comparison.png")
     table = result.table
     passing = table[table["passes_gates"]]

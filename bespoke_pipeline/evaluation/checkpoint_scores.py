@@ -30,6 +30,7 @@ BASE_EPOCH = 0
 class RunScores:
     table: pd.DataFrame  # one row per checkpoint (epoch 0 = base model), best settings
     per_setting: pd.DataFrame  # every checkpoint x sampler setting
+    per_image: pd.DataFrame  # every checkpoint x sampler setting x prompt x sample
     comparison: Image.Image  # epochs x prompts, nearest-neighbour upscaled
     prompts: list[EvalPrompt]
 
@@ -78,8 +79,9 @@ def score_run(
                 "checkpoint": str(checkpoints.get(epoch, "")),
             }
         )
-    per_setting = pd.concat(
-        [s.per_setting.assign(epoch=e) for e, s in scores.items()], ignore_index=True
+    per_setting, per_image = (
+        pd.concat([getattr(s, part).assign(epoch=e) for e, s in scores.items()], ignore_index=True)
+        for part in ("per_setting", "per_image")
     )
     comparison = labelled_rows(
         [
@@ -87,4 +89,4 @@ def score_run(
             for e, s in scores.items()
         ]
     )
-    return RunScores(pd.DataFrame(rows), per_setting, comparison, prompts)
+    return RunScores(pd.DataFrame(rows), per_setting, per_image, comparison, prompts)

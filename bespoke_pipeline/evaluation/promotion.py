@@ -72,12 +72,14 @@ def model_card(
         "| metric | this model | previous production | target |",
         "| --- | --- | --- | --- |",
     ]
+
+    def shown(value: object) -> str:
+        return "-" if value is None or pd.isna(value) else f"{float(value):.3f}"
+
     for name in SHOWN:
-        old = before.get(name)
+        target = f">= {TARGETS[name]:.2f}" if name in TARGETS else ""
         lines.append(
-            f"| {name} | {float(candidate[name]):.3f} | "
-            f"{'-' if old is None else f'{float(old):.3f}'} | "
-            f"{f'>= {TARGETS[name]:.2f}' if name in TARGETS else ''} |"
+            f"| {name} | {shown(candidate.get(name))} | {shown(before.get(name))} | {target} |"
         )
     lines += ["", "## Training config", "", "```", *[f"{k}: {v}" for k, v in config.items()], "```"]
     lines += ["", "## Metrics", "", *[f"- **{m.name}** ({m.range}): {m.meaning}" for m in METRICS]]
