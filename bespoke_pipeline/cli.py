@@ -40,37 +40,21 @@ def _run(args: argparse.Namespace) -> None:
     every config this machine can train, saying why the others are skipped."""
     import torch
 
-    from bespoke_pipeline.training.config import (
-        CONFIG_DIR,
-        ConfigError,
-        config_names,
-        load_config,
-        unavailable_reason,
-    )
+    from bespoke_pipeline.training.config import trainability
 
     dagster = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "bespoke_pipeline"]
-    trainable, broken = [], []
-    for name in config_names():
-        try:
-            reason = unavailable_reason(
-                load_config(CONFIG_DIR / f"{name}.yaml"), torch.cuda.is_available()
-            )
-        except ConfigError as error:
-            broken.append(str(error))
-            continue
-        if reason:
-            print(f"skipping training config '{name}': {reason}", flush=True)
-        else:
-            trainable.append(name)
-    if not trainable:
+    configs = trainability(torch.cuda.is_available())
+    for name, reason in configs.skipped.items():
+        print(f"skipping training config '{name}': {reason}", flush=True)
+    if not configs.trainable:
         subprocess.run([*dagster, "--select", "group:dataset"], check=True)
     # One Dagster process per config: the dataset assets (quick, and unchanged data keeps
     # its version), training, scoring and promotion of the best checkpoint so far.
     chain = "group:dataset or group:training or group:evaluation"
-    for name in trainable:
+    for name in configs.trainable:
         subprocess.run([*dagster, "--select", chain, "--partition", name], check=True)
-    if broken:
-        sys.exit("invalid training configs:\n" + "\n".join(broken))
+    if configs.broken:
+        sys.exit("invalid training configs:\n" + "\n".join(configs.broken))
 
 
 def _bench_train(args: argparse.Namespace) -> None:

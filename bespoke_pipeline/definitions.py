@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from bespoke_pipeline.defs import checks, dataset, evaluation, foundation, training
+from bespoke_pipeline.defs.automation import raw_data_changed, retrain_job, scheduled_retrain
 from bespoke_pipeline.defs.resources import default_resources
 
 dataset_job = dg.define_asset_job(
@@ -25,7 +26,9 @@ def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([dataset, training, evaluation, foundation]),
         asset_checks=dg.load_asset_checks_from_modules([checks, evaluation]),
-        jobs=[dataset_job, training_job],
+        jobs=[dataset_job, training_job, retrain_job],
+        schedules=[scheduled_retrain],
+        sensors=[raw_data_changed],
         resources=resources,
         # One process per run: a process per step would import torch and diffusers again
         # for every asset (seconds each), and training already uses every core.

@@ -23,7 +23,12 @@ GROUP = "training"
 TRAINING_CONFIGS = dg.StaticPartitionsDefinition(config_names())
 
 
-@dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS)
+#: Trainings run in this concurrency pool; dagster.yaml limits it to one at a time, so two
+#: runs never fight over one GPU (or over the CPU cores on a machine without one).
+TRAINING_POOL = "gpu"
+
+
+@dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS, pool=TRAINING_POOL)
 def lora(
     context: dg.AssetExecutionContext,
     training_package: dict,

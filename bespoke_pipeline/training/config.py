@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -140,3 +141,27 @@ def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
     if config.base_model_path() is None:
         return f"base model folder '{config.base_model}' does not exist"
     return None
+
+
+@dataclass(frozen=True)
+class Trainability:
+    """Which configs this machine can train, and why not the others."""
+
+    trainable: list[str]
+    skipped: dict[str, str]  # name -> reason
+    broken: list[str]  # config errors, naming file and field
+
+
+def trainability(cuda: bool, config_dir: Path = CONFIG_DIR) -> Trainability:
+    trainable, skipped, broken = [], {}, []
+    for name in config_names(config_dir):
+        try:
+            reason = unavailable_reason(load_config(config_dir / f"{name}.yaml"), cuda)
+        except ConfigError as error:
+            broken.append(str(error))
+            continue
+        if reason:
+            skipped[name] = reason
+        else:
+            trainable.append(name)
+    return Trainability(trainable, skipped, broken)
