@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # .bespoke/dagster), so CLI runs and `make ui` see the same history.
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: run test ui install install-dev clean
+.PHONY: run test ui mlflow install install-dev clean
 
 run: install
 	$(BIN)/bespoke run
@@ -16,6 +16,10 @@ test: install-dev
 
 ui: install
 	$(BIN)/dagster dev -m bespoke_pipeline -h 127.0.0.1 -p 3000
+
+mlflow: install
+	$(BIN)/mlflow server --backend-store-uri sqlite:///.bespoke/mlflow/mlflow.db \
+		--host 127.0.0.1 --port 5000
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

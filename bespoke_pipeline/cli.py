@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,32 @@ def _bench_eval(args: argparse.Namespace) -> None:
     print(f"snap_to_grid of a 1024 px image: {result.snap_ms:.1f} ms (median of 20)")
 
 
+def _instance():
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        sys.exit("DAGSTER_HOME is not set: run `export DAGSTER_HOME=$PWD` in the repository")
+    return dg.DagsterInstance.get()
+
+
+def _status(args: argparse.Namespace) -> None:
+    from bespoke_pipeline.paths import production_dir
+    from bespoke_pipeline.reports import asset_status, production_summary
+
+    assets = asset_status(_instance())
+    print("assets" if not assets.empty else "no asset materialized yet: run `make run`")
+    if not assets.empty:
+        print(assets.to_string(index=False))
+    print("\nproduction model: " + production_summary(production_dir()))
+
+
+def _runs(args: argparse.Namespace) -> None:
+    from bespoke_pipeline.reports import recent_runs
+
+    runs = recent_runs(_instance(), args.limit)
+    print(runs.to_string(index=False) if not runs.empty else "no runs yet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bespoke", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, help="default: the evaluated best")
     gen.add_argument("--scale", type=int, default=16, help="preview upscale factor")
     gen.set_defaults(run=_generate)
+    status = commands.add_parser(
+        "status", help="latest materialization of every asset and the production model"
+    )
+    status.set_defaults(run=_status)
+    runs = commands.add_parser("runs", help="recent Dagster runs and how they ended")
+    runs.add_argument("--limit", type=int, default=10)
+    runs.set_defaults(run=_runs)
     return parser
 
 

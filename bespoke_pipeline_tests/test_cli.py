@@ -1,9 +1,5 @@
 import filecmp
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
@@ -23,27 +19,20 @@ def test_synth_reproduces_the_shipped_demo_dataset(tmp_path, capsys):
     assert (mismatch, errors) == ([], [])
 
 
-def test_bespoke_run_ends_with_a_registered_production_model(tmp_path):
-    """What `make run` does, end to end on the shipped data and base model (about 1.5 min
-    on 2 cores): a fresh runtime folder ends with a production model under its alias."""
-    runtime, dagster_home = tmp_path / "runtime", tmp_path / "dagster"
-    dagster_home.mkdir()
-    env = {
-        **os.environ,
-        "BESPOKE_HOME": str(runtime),
-        "DAGSTER_HOME": str(dagster_home),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-    }
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("bespoke")), "run"],  # the console script
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "skipping training config 'sdxl'" in done.stdout
-    record = json.loads((production_dir(runtime) / PRODUCTION_RECORD).read_text())
+def test_bespoke_run_ends_with_a_registered_production_model(finished_run):
+    """What `make run` does, end to end: a fresh runtime folder ends with a production model
+    under its alias, and the status commands report it."""
+    assert "skipping training config 'sdxl'" in finished_run.stdout
+    record = json.loads((production_dir(finished_run.runtime) / PRODUCTION_RECORD).read_text())
     assert record["config"] == "pixel-tiny" and record["epoch"] >= 1
-    version = MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias(MODEL_NAME, ALIAS)
+    client = MlflowClient(finished_run.env["MLFLOW_TRACKING_URI"])
+    version = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
     assert version.tags["epoch"] == str(record["epoch"])
+
+    status = finished_run.bespoke("status").stdout
+    rows = [line.split()[:2] for line in status.splitlines() if line.strip()]
+    assert ["checkpoint_scores", "pixel-tiny"] in rows
+    assert any(row[:1] == ["production_model"] for row in rows)
+    assert f"pixel-tiny epoch {record['epoch']}, MLflow version 1" in status
+    runs = finished_run.bespoke("runs").stdout
+    assert "SUCCESS" in runs and "pixel-tiny" in runs
