@@ -120,8 +120,10 @@ def _bench_eval(args: argparse.Namespace) -> None:
 def _instance():
     import dagster as dg
 
-    if not os.environ.get("DAGSTER_HOME"):
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
         sys.exit("DAGSTER_HOME is not set: run `export DAGSTER_HOME=$PWD` in the repository")
+    os.chdir(home)  # dagster.yaml's storage paths are relative to it, not to where we stand
     return dg.DagsterInstance.get()
 
 
