@@ -101,8 +101,7 @@ def checkpoint_scores(
         run.log_table(result.per_image, "scores_per_image.csv")
         run.log_image(result.comparison, "comparison.png")
     table = result.table
-    passing = table[table["passes_gates"]]
-    best = passing.loc[passing["composite"].idxmax()] if not passing.empty else None
+    best = best_candidate({context.partition_key: table})  # what promotion would pick here
     return dg.Output(
         table,
         metadata={

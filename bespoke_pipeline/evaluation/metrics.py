@@ -2,8 +2,8 @@
 
 `METRICS` is the one documented table (the README prints it): every metric is 0/1 per image
 or a share in [0, 1], so the mean over a prompt suite is an accuracy. A metric the prompt
-does not ask about (hair color of a bald prompt's eyes behind shades, ...) is NaN and left
-out of that mean.
+does not ask about (eye color under shades, a collar the prompt never mentions, ...) is
+NaN and left out of that mean.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from PIL import Image
 
 from bespoke_pipeline.evaluation.metrics import METRICS, diversity, image_metrics
 from bespoke_pipeline.evaluation.scoring import WEIGHTS, ReferenceData, composite
+from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.caption import CaptionAttributes
 from bespoke_pipeline.pixelart.colors import COLORS, hex_to_rgb
 from bespoke_pipeline.pixelart.snap import snap_to_grid
@@ -62,6 +63,8 @@ def test_diversity_is_zero_for_identical_samples_and_positive_otherwise():
     assert 0.0 < diversity([a, b]) <= 1.0
 
 
-def test_every_weighted_metric_is_documented():
+def test_every_weighted_metric_is_documented_here_and_in_the_readme():
     assert set(WEIGHTS) <= {m.name for m in METRICS}
     assert sum(WEIGHTS.values()) == pytest.approx(1.0)
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert all(m.name in readme for m in METRICS)
