@@ -14,11 +14,11 @@ from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.training.checkpoints import load_checkpoint, read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.lora import SAMPLE_STEPS
 from bespoke_pipeline.training.pipeline import PixelPunkPipeline
 
-#: Used for a checkpoint that was never scored (production records its own).
-DEFAULT_GUIDANCE = 1.0
-DEFAULT_STEPS = 20
+#: For a checkpoint that was never scored: the settings of the trainer's own samples.
+UNSCORED = {"guidance_scale": 1.0, "steps": SAMPLE_STEPS}
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,9 @@ def generate(
     base = config.base_model_path()
     if base is None:
         raise FileNotFoundError(f"base model '{config.base_model}' of {checkpoint} not found")
-    guidance = guidance_scale or (record["guidance_scale"] if record else DEFAULT_GUIDANCE)
-    steps = steps or (record["steps"] if record else DEFAULT_STEPS)
+    best = record or UNSCORED
+    guidance = best["guidance_scale"] if guidance_scale is None else guidance_scale
+    steps = best["steps"] if steps is None else steps
     pipe = PixelPunkPipeline.from_pretrained(base)
     pipe.set_progress_bar_config(disable=True)
     load_checkpoint(pipe, checkpoint)

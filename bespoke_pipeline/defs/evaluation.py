@@ -24,7 +24,7 @@ from bespoke_pipeline.evaluation.promotion import (
     save_record,
     write_production,
 )
-from bespoke_pipeline.evaluation.scoring import ModelScore, ReferenceData
+from bespoke_pipeline.evaluation.scoring import ModelScore, ReferenceData, numeric_scores
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.tracking import production_version, register_version
 from bespoke_pipeline.training.checkpoints import read_sidecar
@@ -75,11 +75,7 @@ def checkpoint_scores(
         run.log_params({"config_name": context.partition_key, **settings.model_dump(mode="json")})
 
         def scored(epoch: int, score: ModelScore) -> None:
-            numbers = {
-                k: float(v)
-                for k, v in score.best.items()
-                if isinstance(v, int | float) and not pd.isna(v)
-            }
+            numbers = numeric_scores(score.best)
             if epoch in losses:
                 numbers["epoch_loss"] = float(losses[epoch])
             run.log_metrics(numbers, step=epoch)

@@ -11,9 +11,12 @@ from pathlib import Path
 import pandas as pd
 
 from bespoke_pipeline.evaluation.metrics import METRICS
-from bespoke_pipeline.evaluation.scoring import TARGETS, WEIGHTS
+from bespoke_pipeline.evaluation.scoring import TARGETS, WEIGHTS, numeric_scores
 from bespoke_pipeline.training.checkpoints import STATE_FILE
 
+PRODUCTION_RECORD = "production.json"
+MODEL_CARD = "MODEL_CARD.md"
+#: Rows of the model card's score table.
 SHOWN = ["composite", *WEIGHTS, "held_out_color_accuracy", "novelty", "diversity"]
 
 
@@ -38,11 +41,6 @@ def beats(candidate: pd.Series, current: dict | None) -> bool:
 def candidate_record(candidate: pd.Series) -> dict:
     """What production.json and the registry record about a checkpoint: where it is, its
     sampler settings and every score."""
-    scores = {
-        k: float(v)
-        for k, v in candidate.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v)
-    }
     return {
         "config": str(candidate["config"]),
         "epoch": int(candidate["epoch"]),
@@ -51,7 +49,7 @@ def candidate_record(candidate: pd.Series) -> dict:
         "guidance_scale": float(candidate["guidance_scale"]),
         "steps": int(candidate["steps"]),
         "meets_targets": bool(candidate["meets_targets"]),
-        "scores": scores,
+        "scores": numeric_scores(candidate),
     }
 
 
@@ -84,10 +82,6 @@ def model_card(
     lines += ["", "## Training config", "", "```", *[f"{k}: {v}" for k, v in config.items()], "```"]
     lines += ["", "## Metrics", "", *[f"- **{m.name}** ({m.range}): {m.meaning}" for m in METRICS]]
     return "\n".join(lines) + "\n"
-
-
-PRODUCTION_RECORD = "production.json"
-MODEL_CARD = "MODEL_CARD.md"
 
 
 def read_production(folder: Path) -> dict | None:

@@ -173,6 +173,16 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def numeric_scores(row: pd.Series) -> dict[str, float]:
+    """The numbers of a score row (flags, names and not-asked NaNs left out), as MLflow
+    metrics and the production record take them."""
+    return {
+        str(k): float(v)
+        for k, v in row.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v)
+    }
+
+
 def composite(row: pd.Series) -> float:
     present = {m: w for m, w in WEIGHTS.items() if not math.isnan(row[m])}
     return sum(w * row[m] for m, w in present.items()) / sum(present.values())
