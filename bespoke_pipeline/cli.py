@@ -117,6 +117,26 @@ def _bench_eval(args: argparse.Namespace) -> None:
     print(f"snap_to_grid of a 1024 px image: {result.snap_ms:.1f} ms (median of 20)")
 
 
+def _bench_gpu(args: argparse.Namespace) -> None:
+    import torch
+
+    from bespoke_pipeline.training.gpu_bench import bench_family, environment, markdown
+
+    size = args.size or ("full" if torch.cuda.is_available() else "tiny")
+    side = args.side or (768 if size == "full" else 96)  # tiny VAEs halve the side only once
+    print(f"{environment()}; {size}-size random-weight denoisers, LoRA r16")
+    if size == "tiny":
+        print("tiny models on a CPU check that the benchmark runs; the speed figures mean nothing")
+    figures = [
+        figure
+        for family in args.family
+        for figure in bench_family(
+            family, size, side, tuple(args.batch), args.steps, args.warmup, args.compile
+        )
+    ]
+    print(markdown(figures))
+
+
 def _instance():
     import dagster as dg
 
@@ -176,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config", default="pixel-tiny")
     evaluate.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     evaluate.set_defaults(run=_bench_eval)
+    gpu = bench_kinds.add_parser(
+        "gpu", help="our SDXL/FLUX training step against the stock diffusers loop"
+    )
+    gpu.add_argument("--family", nargs="+", choices=["sdxl", "flux"], default=["sdxl", "flux"])
+    gpu.add_argument("--size", choices=["full", "tiny"], help="default: full on a GPU, else tiny")
+    gpu.add_argument("--side", type=int, help="pixels; default 768 (full), 96 (tiny)")
+    gpu.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    gpu.add_argument("--steps", type=int, default=20, help="timed steps per variant")
+    gpu.add_argument("--warmup", type=int, default=5, help="untimed steps per variant first")
+    gpu.add_argument(
+        "--compile", action="store_true", help="also compile our denoiser's repeated blocks"
+    )
+    gpu.set_defaults(run=_bench_gpu)
     gen = commands.add_parser(
         "generate", help="render a prompt with the production model, snapped to 24x24"
     )

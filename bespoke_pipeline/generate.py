@@ -12,10 +12,12 @@ from PIL import Image
 from bespoke_pipeline.evaluation.promotion import read_production
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.pixelart.snap import snap_to_grid
+from bespoke_pipeline.training.base_weights import BaseWeights
 from bespoke_pipeline.training.checkpoints import load_checkpoint, read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.families import family_for
+from bespoke_pipeline.training.families.base import placement
 from bespoke_pipeline.training.lora import SAMPLE_STEPS
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline
 
 #: For a checkpoint that was never scored: the settings of the trainer's own samples.
 UNSCORED = {"guidance_scale": 1.0, "steps": SAMPLE_STEPS}
@@ -47,20 +49,14 @@ def generate(
         )
     checkpoint = folder
     config = TrainingConfig.model_validate(read_sidecar(checkpoint)["config"])
-    base = config.base_model_path()
-    if base is None:
-        raise FileNotFoundError(f"base model '{config.base_model}' of {checkpoint} not found")
     best = record or UNSCORED
     guidance = best["guidance_scale"] if guidance_scale is None else guidance_scale
     steps = best["steps"] if steps is None else steps
-    pipe = PixelPunkPipeline.from_pretrained(base)
-    pipe.set_progress_bar_config(disable=True)
+    family = family_for(config)
+    pipe = family.load(BaseWeights.resolve(config).path, *placement(config))
     load_checkpoint(pipe, checkpoint)
-    raw = pipe(
-        [prompt],
-        num_inference_steps=steps,
-        guidance_scale=guidance,
-        generator=torch.Generator().manual_seed(seed),
-    )[0]
+    side = family.sample_side(pipe, config.resolution)
+    generator = torch.Generator().manual_seed(seed)
+    raw = family.render(pipe, [prompt], steps, guidance, generator, side)[0]
     palette = record["palette"] if record else None  # production: the training set's colors
     return Generated(snap_to_grid(raw, palette=palette), raw, checkpoint, guidance, steps)

@@ -5,8 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from bespoke_pipeline.pixelart.synth import write_dataset
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may download anything
 
 
 @pytest.fixture
@@ -48,3 +51,35 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     }
     run = FinishedRun(env, root / "runtime", "")
     return FinishedRun(env, root / "runtime", run.bespoke("run").stdout)
+
+
+@pytest.fixture(scope="session")
+def tiny_bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random-weight SDXL and FLUX.1 pipelines at toy size, saved as diffusers folders like
+    the real base models (built in code: nothing is downloaded)."""
+    from bespoke_pipeline.training.random_models import tiny_flux_pipeline, tiny_sdxl_pipeline
+
+    root = tmp_path_factory.mktemp("tiny_bases")
+    folders = {}
+    for family, build in (("sdxl", tiny_sdxl_pipeline), ("flux", tiny_flux_pipeline)):
+        torch.manual_seed(0)
+        folders[family] = root / family
+        build().save_pretrained(folders[family])
+    return folders
+
+
+def tiny_family_config(base: Path, family: str, **overrides: object) -> dict[str, object]:
+    """A config of the sdxl or flux family that trains in seconds on a CPU."""
+    return {
+        "family": family,
+        "base_model": str(base),
+        "allow_cpu": True,
+        "num_train_epochs": 2,
+        "batch_size": 4,
+        "learning_rate": 2e-3,
+        "lora_rank": 4,
+        "lora_alpha": 4,
+        "resolution": 48,
+        "seed": 7,
+        **overrides,
+    }

@@ -28,7 +28,6 @@ from bespoke_pipeline.evaluation.scoring import ModelScore, ReferenceData, numer
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.tracking import production_version, register_version
 from bespoke_pipeline.training.checkpoints import read_sidecar
-from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import read_package
 
 GROUP = "evaluation"
@@ -85,12 +84,7 @@ def checkpoint_scores(
             )
 
         result = score_run(
-            checkpoints,
-            config.base_model_path(),
-            read_package(Path(training_package["path"])),
-            config.trigger_word,
-            settings,
-            scored,
+            checkpoints, config, read_package(Path(training_package["path"])), settings, scored
         )
         run.log_table(result.table, "scores.csv")
         run.log_table(result.per_setting, "scores_per_setting.csv")
@@ -158,7 +152,7 @@ def production_model(
     data = read_package(Path(training_package["path"]))
     record = {
         **candidate_record(candidate),
-        "base_model": str(TrainingConfig.model_validate(sidecar["config"]).base_model_path()),
+        "base_model": sidecar["base_model"],
         "dataset_sha256": sidecar["dataset_sha256"],
         "palette": ReferenceData.of(data.images).palette,  # generate snaps onto these colors
     }

@@ -75,13 +75,21 @@ class ArtifactStore(dg.ConfigurableResource):
 
     root: str
 
-    def path_for(self, context: dg.AssetExecutionContext, filename: str) -> Path:
+    def folder_for(self, context: dg.AssetExecutionContext) -> Path:
         parts = [*context.asset_key.path]
         if context.has_partition_key:
             parts.append(context.partition_key)
         folder = Path(self.root, "artifacts", *parts)
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / filename
+        return folder
+
+    def path_for(self, context: dg.AssetExecutionContext, filename: str) -> Path:
+        return self.folder_for(context) / filename
+
+    @property
+    def cache_dir(self) -> Path:
+        """Encoded training data shared by configs (`cache_latents_to_disk`)."""
+        return Path(self.root, "cache")
 
 
 class MlflowResource(dg.ConfigurableResource):

@@ -17,7 +17,7 @@ from bespoke_pipeline.training.checkpoints import (
 )
 from bespoke_pipeline.training.config import config_names, unavailable_reason
 from bespoke_pipeline.training.data import read_package
-from bespoke_pipeline.training.lora import LoraTrainer, run_key
+from bespoke_pipeline.training.lora import LoraTrainer
 
 GROUP = "training"
 TRAINING_CONFIGS = dg.StaticPartitionsDefinition(config_names())
@@ -44,7 +44,9 @@ def lora(
     if reason:
         raise dg.Failure(description=f"{name}: {reason}")
     data = read_package(Path(training_package["path"]))
-    trainer = LoraTrainer(config, name, data, store.path_for(context, run_key(config, data)))
+    trainer = LoraTrainer(
+        config, name, data, store.folder_for(context), store.cache_dir, log=context.log.info
+    )
     already = completed_epochs(trainer.run_dir)
     with mlflow.run_for(context) as run:
         run.log_params(
@@ -53,7 +55,10 @@ def lora(
                 **config.model_dump(mode="json"),
                 "epochs": trainer.epochs,
                 "dataset_sha256": data.sha256,
-                "base_model_sha256": trainer.base_sha256,
+                "base_model_sha256": trainer.base.sha256,
+                "training_sides": ",".join(str(s.side) for s in trainer.sides),
+                "attention": trainer.step.attention_name,
+                "encoded_data": trainer.cache_source,
             }
         )
         recorder = TrainingRecorder(context, run, title=f"{name} training loss")

@@ -36,11 +36,12 @@ def bench_eval(config: TrainingConfig, name: str) -> EvalBenchmark:
     data = demo_data()
     settings = EvaluationSettings()
     with tempfile.TemporaryDirectory() as folder:
-        run_dir = Path(folder)
-        LoraTrainer(config, name, data, run_dir).train()
+        trainer = LoraTrainer(config, name, data, Path(folder))
+        trainer.train()
+        run_dir = trainer.run_dir
         checkpoints = {e: epoch_dir(run_dir, e) for e in completed_epochs(run_dir)}
         started = time.perf_counter()
-        score_run(checkpoints, config.base_model_path(), data, config.trigger_word, settings)
+        score_run(checkpoints, config, data, settings)
         seconds = time.perf_counter() - started
     prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
     images = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +19,12 @@ from bespoke_pipeline.evaluation.scoring import (
     score_model,
 )
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
+from bespoke_pipeline.training.base_weights import BaseWeights
 from bespoke_pipeline.training.checkpoints import load_checkpoint
+from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline
+from bespoke_pipeline.training.families import family_for
+from bespoke_pipeline.training.families.base import placement
 from bespoke_pipeline.training.plots import labelled_rows
 
 BASE_EPOCH = 0
@@ -46,21 +50,23 @@ def evaluation_prompts(
 
 def score_run(
     checkpoints: Mapping[int, Path],
-    base_model: Path,
+    config: TrainingConfig,
     data: TrainingData,
-    trigger: str,
     settings: EvaluationSettings,
     on_scored: Callable[[int, ModelScore], None] = lambda epoch, score: None,
 ) -> RunScores:
-    prompts = evaluation_prompts(settings, data.captions, trigger)
+    """Samples are drawn at the config's training side and snapped to the 24x24 grid, so
+    every model family is scored the same way."""
+    prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
     reference = ReferenceData.of(data.images)
-    pipe = PixelPunkPipeline.from_pretrained(base_model)
-    pipe.set_progress_bar_config(disable=True)
+    family = family_for(config)
+    pipe = family.load(BaseWeights.resolve(config).path, *placement(config))
+    render = partial(family.render, pipe, side=family.sample_side(pipe, config.resolution))
     scores: dict[int, ModelScore] = {}
     for epoch in [BASE_EPOCH, *sorted(checkpoints)]:
         if epoch != BASE_EPOCH:
             load_checkpoint(pipe, checkpoints[epoch])
-        scores[epoch] = score_model(pipe, prompts, reference, settings)
+        scores[epoch] = score_model(render, prompts, reference, settings)
         on_scored(epoch, scores[epoch])
     base_composite = scores[BASE_EPOCH].best["composite"]
     rows = []

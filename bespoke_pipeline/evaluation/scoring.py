@@ -8,6 +8,7 @@ Weights, reference targets and gates live here and nowhere else; the README quot
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,6 @@ from bespoke_pipeline.evaluation.metrics import diversity, image_metrics
 from bespoke_pipeline.evaluation.prompts import EvalPrompt
 from bespoke_pipeline.pixelart.colors import rgb_to_hex
 from bespoke_pipeline.pixelart.snap import snap_to_grid
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline
 
 #: Composite score = sum of weight x accuracy (weights sum to 1; a metric no prompt asks
 #: about drops out and the rest are rescaled). Layout and the colors the user names most
@@ -110,8 +110,12 @@ class ModelScore:
     previews: list[Image.Image]  # first sample of each prompt at the best setting, snapped
 
 
+#: Draws images: (prompts, steps, guidance_scale, generator) -> one image per prompt.
+Renderer = Callable[[list[str], int, float, torch.Generator], list[Image.Image]]
+
+
 def score_model(
-    pipe: PixelPunkPipeline,
+    render: Renderer,
     prompts: list[EvalPrompt],
     reference: ReferenceData,
     settings: EvaluationSettings,
@@ -122,9 +126,7 @@ def score_model(
     for guidance in settings.guidance_scales:
         for steps in settings.steps:
             generator = torch.Generator().manual_seed(settings.seed)
-            raw = pipe(
-                texts, num_inference_steps=steps, guidance_scale=guidance, generator=generator
-            )
+            raw = render(texts, steps, guidance, generator)
             snapped = [snap_to_grid(image, palette=reference.palette) for image in raw]
             snapped_by_setting[(guidance, steps)] = snapped
             n = settings.samples_per_prompt

@@ -46,8 +46,8 @@ def demo_data(raw_dir: Path = RAW_DIR) -> TrainingData:
 
 def bench_train(config: TrainingConfig, name: str) -> TrainBenchmark:
     data = demo_data()
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = LoraTrainer(config, name, data, Path(run_dir))
+    with tempfile.TemporaryDirectory() as runs_dir:
+        trainer = LoraTrainer(config, name, data, Path(runs_dir))
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started

@@ -2,7 +2,7 @@
 place, so a half-written checkpoint never counts), holding
 
 - `pytorch_lora_weights.safetensors`: diffusers/peft format, for `pipe.load_lora_weights`;
-- `kohya_lora.safetensors`: `lora_unet_*` keys with lora_down/lora_up/alpha, for ComfyUI/A1111;
+- `kohya_lora.safetensors`: the layout ComfyUI and A1111 load (`training/exports.py`);
 - `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming;
 - `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version).
 """
@@ -16,10 +16,12 @@ import shutil
 from pathlib import Path
 
 import torch
+from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
+from peft.utils import get_peft_model_state_dict
 from safetensors.torch import save_file
 
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline
+from bespoke_pipeline.training.families.base import ModelFamily
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "kohya_lora.safetensors"
@@ -32,23 +34,11 @@ def epoch_dir(run_dir: Path, epoch: int) -> Path:
     return run_dir / f"epoch-{epoch:04d}"
 
 
-def to_kohya(peft_state: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
-    """kohya's naming: `down_blocks.1...to_q.lora_A.weight` (peft) becomes
-    `lora_unet_down_blocks_1_..._to_q.lora_down.weight` (the module path with underscores),
-    plus one `alpha` per module."""
-    kohya: dict[str, torch.Tensor] = {}
-    for key, tensor in peft_state.items():
-        module, kind = re.match(r"^(.+)\.(lora_A|lora_B)\.weight$", key).groups()
-        name = "lora_unet_" + module.replace(".", "_")
-        kohya[f"{name}.{'lora_down' if kind == 'lora_A' else 'lora_up'}.weight"] = tensor
-        kohya[f"{name}.alpha"] = torch.tensor(float(alpha))
-    return kohya
-
-
 def save_checkpoint(
     run_dir: Path,
     epoch: int,
-    lora_state: dict[str, torch.Tensor],
+    family: ModelFamily,
+    denoiser: torch.nn.Module,
     alpha: float,
     training_state: dict,
     sidecar: dict,
@@ -57,9 +47,12 @@ def save_checkpoint(
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in lora_state.items()}
-    PixelPunkPipeline.save_lora_weights(tmp, unet_lora_layers=tensors, weight_name=DIFFUSERS_FILE)
-    save_file(to_kohya(tensors, alpha), tmp / KOHYA_FILE)
+    tensors = {
+        k: v.detach().to("cpu", torch.float32).contiguous()
+        for k, v in get_peft_model_state_dict(denoiser).items()
+    }
+    family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE)
+    save_file(family.export(tensors, alpha, denoiser), tmp / KOHYA_FILE)
     torch.save(training_state, tmp / STATE_FILE)
     (tmp / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, sort_keys=True))
     shutil.rmtree(final, ignore_errors=True)
@@ -81,7 +74,7 @@ def read_sidecar(folder: Path) -> dict:
     return json.loads((folder / SIDECAR_FILE).read_text())
 
 
-def load_checkpoint(pipe: PixelPunkPipeline, folder: Path) -> None:
+def load_checkpoint(pipe: DiffusionPipeline, folder: Path) -> None:
     """Swap the pipeline's LoRA for the one saved in `folder`. The LoRA is fused into the
     base weights while in use (a plain forward pass, about 8% faster scoring here) and
     unfused before the next one (the base weights come back up to float rounding)."""

@@ -51,6 +51,12 @@ class TrainingConfig(BaseModel):
     caption_dropout_rate: float = Field(default=0.0, ge=0, le=1)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     gradient_checkpointing: bool = False
+    noise_offset: float = Field(default=0.0, ge=0)
+    snr_gamma: float | None = Field(default=None, gt=0, description="min-SNR weighting, e.g. 5")
+    allow_cpu: bool = Field(
+        default=False,
+        description="Train an sdxl/flux config without a GPU: for tiny test models only",
+    )
     cache_latents_to_disk: bool = False
     max_grad_norm: float = Field(default=1.0, gt=0)
     seed: int = 42
@@ -67,18 +73,6 @@ class TrainingConfig(BaseModel):
             return tuple(int(v) for v in value.split(","))
         return value
 
-    @field_validator("resolution")
-    @classmethod
-    def _whole_cells(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        """Pixel art is only resized by whole factors: 512 and 1024 smear 24px cells."""
-        for side in value:
-            if side % SIZE:
-                raise ValueError(
-                    f"{side} is not a multiple of {SIZE}; the nearest exact sides "
-                    f"are {side // SIZE * SIZE} and {(side // SIZE + 1) * SIZE}"
-                )
-        return value
-
     @model_validator(mode="after")
     def _one_duration(self) -> TrainingConfig:
         if (self.num_train_epochs is None) == (self.steps is None):
@@ -89,10 +83,9 @@ class TrainingConfig(BaseModel):
             )
         return self
 
-    def epochs_for(self, dataset_size: int) -> int:
+    def epochs_for(self, steps_per_epoch: int) -> int:
         if self.num_train_epochs is not None:
             return self.num_train_epochs
-        steps_per_epoch = -(-dataset_size // self.batch_size)
         return max(1, -(-self.steps // steps_per_epoch))
 
     def base_model_path(self) -> Path | None:
@@ -133,11 +126,12 @@ def config_names(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 
 def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
-    """Why this config can't train on this machine, or None if it can."""
+    """Why this config can't train on this machine, or None if it can. A hub id is
+    resolved when training starts (from the local cache, or downloaded when online)."""
     if config.family != "pixel":
-        if not cuda:
+        if not cuda and not config.allow_cpu:
             return f"the {config.family} trainer needs a CUDA GPU and none is available"
-        return f"the {config.family} trainer is not wired yet (see the GPU trainers issue)"
+        return None
     if config.base_model_path() is None:
         return f"base model folder '{config.base_model}' does not exist"
     return None

@@ -1,15 +1,15 @@
-"""The LoRA training loop for UNet-based models (the embedded pixel model today; SD-family
-UNets share it): epsilon-prediction loss on a DDPM noise schedule, peft adapters on the
-config's target modules, caption dropout, warmup schedules, gradient clipping, seeded
-determinism, per-epoch checkpoints and exact resume.
+"""The LoRA training loop, one for every model family (the embedded pixel model, SDXL,
+FLUX): peft adapters on the config's target modules of the denoiser, training data encoded
+once (`latent_cache`), caption dropout, warmup schedules, gradient clipping, seeded
+determinism, per-epoch checkpoints and exact resume. What differs per family (loss,
+conditioning, sampling, export layout) is in `families/`.
 
 No augmentation at all: a horizontal flip would teach left-facing portraits, and the
-bespoke style is right-facing.
+bespoke style is right-facing. Nor any crop: images are upscaled whole (`resolution`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from diffusers import DDPMScheduler
-from diffusers.optimization import get_scheduler
-from peft import LoraConfig
+from diffusers import DiffusionPipeline
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from PIL import Image
 from safetensors.torch import load_file
@@ -28,7 +25,9 @@ from tqdm import tqdm
 
 from bespoke_pipeline import __version__
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
+from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.base_model import REFERENCE_PROMPTS
+from bespoke_pipeline.training.base_weights import BaseWeights
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     STATE_FILE,
@@ -38,10 +37,17 @@ from bespoke_pipeline.training.checkpoints import (
 )
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline, to_tensor
+from bespoke_pipeline.training.families import family_for
+from bespoke_pipeline.training.families.base import Batch, ModelFamily, placement
+from bespoke_pipeline.training.latent_cache import cache_key, encoded_data
+from bespoke_pipeline.training.step import TrainingStep
 
 SAMPLE_SEED = 1234
+#: Losses are read back from the GPU once per this many steps, not after every step.
+PROGRESS_EVERY = 10
 SAMPLE_STEPS = 20
+#: Sample tiles are shown at 4x the 24x24 grid, whatever side the model drew at.
+PREVIEW_SIDE = 4 * SIZE
 
 
 @dataclass(frozen=True)
@@ -71,73 +77,70 @@ def sample_prompts(trigger_word: str) -> dict[str, str]:
     }
 
 
-def render_samples(pipe: PixelPunkPipeline, prompts: dict[str, str]) -> Image.Image:
+def render_samples(
+    family: ModelFamily, pipe: DiffusionPipeline, prompts: dict[str, str], side: int
+) -> Image.Image:
     """One row: each reference prompt at a fixed seed, so epochs compare like for like."""
     generator = torch.Generator().manual_seed(SAMPLE_SEED)
-    images = pipe(list(prompts.values()), num_inference_steps=SAMPLE_STEPS, generator=generator)
-    return contact_sheet(images, columns=len(images), scale=4)
+    images = family.render(pipe, list(prompts.values()), SAMPLE_STEPS, 1.0, generator, side)
+    tiles = [i.resize((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.NEAREST) for i in images]
+    return contact_sheet(tiles, columns=len(tiles), scale=PREVIEW_SIDE // SIZE)
 
 
-def base_model_sha256(config: TrainingConfig) -> str:
-    """Identity of the base weights a LoRA was trained against."""
-    base = config.base_model_path()
-    if base is None:
-        raise FileNotFoundError(f"base model folder '{config.base_model}' does not exist")
-    return hashlib.sha256(
-        (base / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
-    ).hexdigest()
-
-
-def run_key(config: TrainingConfig, data: TrainingData) -> str:
+def run_key(config: TrainingConfig, data: TrainingData, base: BaseWeights) -> str:
     """Same config, data and base weights: same run folder, so nothing is retrained."""
-    return f"{config.digest()}-{data.sha256[:12]}-{base_model_sha256(config)[:12]}"
+    return f"{config.digest()}-{data.sha256[:12]}-{base.sha256[:12]}"
 
 
 class LoraTrainer:
     def __init__(
-        self, config: TrainingConfig, config_name: str, data: TrainingData, run_dir: Path
+        self,
+        config: TrainingConfig,
+        config_name: str,
+        data: TrainingData,
+        runs_dir: Path,
+        cache_dir: Path | None = None,
+        log: Callable[[str], None] = print,
     ) -> None:
+        """Trains into `runs_dir / run_key(...)`; `cache_dir` holds encoded data when the
+        config caches latents to disk."""
         self.config = config
         self.config_name = config_name
         self.data = data
-        self.run_dir = run_dir
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.base_sha256 = base_model_sha256(config)
-        self.pipe = PixelPunkPipeline.from_pretrained(config.base_model_path()).to(self.device)
-        self.pipe.set_progress_bar_config(disable=True)
-        self.pipe.unet.requires_grad_(False)
-        self.pipe.text_encoder.requires_grad_(False)
-        torch.manual_seed(config.seed)  # LoRA init draws from the global generator
-        self.pipe.unet.add_adapter(
-            LoraConfig(
-                r=config.lora_rank,
-                lora_alpha=config.lora_alpha,
-                lora_dropout=config.lora_dropout,
-                target_modules=list(config.target_modules),
-                init_lora_weights="gaussian",
-            )
+        self.family = family_for(config)
+        self.base = BaseWeights.resolve(config)
+        self.run_dir = runs_dir / run_key(config, data, self.base)
+        self.device, self.dtype = placement(config)
+        self.pipe = self.family.load(self.base.path, self.device, self.dtype)
+        for component in self.pipe.components.values():
+            if isinstance(component, torch.nn.Module):
+                component.requires_grad_(False)
+        self.denoiser = self.family.denoiser(self.pipe)
+        self.sides = self.family.sides(self.pipe, config.resolution)
+        self.sample_side = self.family.sample_side(self.pipe, config.resolution)
+        for side in self.sides:
+            if side.explanation():
+                log(side.explanation())
+        self.steps_per_epoch = len(self.sides) * -(-len(data.captions) // config.batch_size)
+        self.epochs = config.epochs_for(self.steps_per_epoch)
+        self.step = TrainingStep(
+            self.family,
+            self.denoiser,
+            self.family.training_schedule(self.pipe.scheduler.config),
+            config,
+            self.epochs * self.steps_per_epoch,
+            self.device,
         )
-        self.params = [p for p in self.pipe.unet.parameters() if p.requires_grad]
-        self.epochs = config.epochs_for(len(data.captions))
-        self.steps_per_epoch = -(-len(data.captions) // config.batch_size)
-        self.optimizer = _optimizer(config, self.params, self.device)
-        self.lr_scheduler = get_scheduler(
-            config.lr_scheduler,
-            self.optimizer,
-            num_warmup_steps=config.lr_warmup_steps,
-            num_training_steps=self.epochs * self.steps_per_epoch,
+        # a module the export layout can't hold fails now, not after the first epoch
+        lora_state = get_peft_model_state_dict(self.denoiser)
+        self.family.export(lora_state, config.lora_alpha, self.denoiser)
+        key = cache_key(self.family, self.base.sha256, data, self.sides)
+        disk = cache_dir if config.cache_latents_to_disk else None
+        encoded, self.cache_source = encoded_data(
+            self.family, self.pipe, data, self.sides, key, disk
         )
-        self.noise_schedule = DDPMScheduler.from_config(self.pipe.scheduler.config)
+        self.encoded = encoded.to(self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.images = to_tensor(data.images)
-        self.context, self.mask = self._encode_captions(data.captions)
-
-    @torch.no_grad()
-    def _encode_captions(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text embeddings once for the whole run (the encoder is frozen); the last row is
-        the empty caption used for caption dropout."""
-        ids, mask = self.pipe.tokenize([*captions, ""])
-        return self.pipe.encode(ids, mask), mask
 
     def train(
         self,
@@ -165,72 +168,78 @@ class LoraTrainer:
         bar.close()
         return results
 
+    def _batches(self) -> list[tuple[int, torch.Tensor]]:
+        """(side, image rows) per step: a shuffled pass over the images at every side,
+        each batch at one side, the sides interleaved at random."""
+        count, size = len(self.data.captions), self.config.batch_size
+        batches = [
+            (side.side, rows)
+            for side in self.sides
+            for rows in torch.randperm(count, generator=self.generator).split(size)
+        ]
+        if len(self.sides) > 1:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator)]
+        return batches
+
+    def batch(self, side: int, rows: torch.Tensor) -> Batch:
+        """The cached tensors of `rows` at `side`, with caption dropout applied."""
+        drop = torch.rand(len(rows), generator=self.generator) < self.config.caption_dropout_rate
+        prompt_rows = torch.where(drop, self.encoded.empty_caption_row, rows).to(self.device)
+        mean, std = self.encoded.latents[side]
+        latents = mean[rows.to(self.device)]
+        if std is not None:  # a fresh draw from each image's latent distribution
+            draw = torch.randn(latents.shape, generator=self.generator).to(self.device)
+            latents = latents + std[rows.to(self.device)] * draw
+        prompts = {name: t[prompt_rows] for name, t in self.encoded.prompts.items()}
+        return Batch(latents, prompts, side)
+
     def _train_epoch(
         self, epoch: int, bar: tqdm, started: float, on_progress: Callable[[Progress], None]
     ) -> list[float]:
-        self.pipe.unet.train()
-        cfg = self.config
-        order = torch.randperm(len(self.data.captions), generator=self.generator)
-        losses = []
-        for batch in order.split(cfg.batch_size):
-            drop = torch.rand(len(batch), generator=self.generator) < cfg.caption_dropout_rate
-            rows = torch.where(drop, len(self.data.captions), batch)
-            clean = self.images[batch].to(self.device)
-            noise = torch.randn(clean.shape, generator=self.generator).to(self.device)
-            t = torch.randint(
-                0,
-                self.noise_schedule.config.num_train_timesteps,
-                (len(batch),),
-                generator=self.generator,
-            ).to(self.device)
-            noisy = self.noise_schedule.add_noise(clean, noise, t)
-            with torch.autocast(
-                self.device.type,
-                dtype=_autocast_dtype(cfg),
-                enabled=self.device.type == "cuda" and cfg.mixed_precision != "no",
-            ):
-                predicted = self.pipe.unet(
-                    noisy,
-                    t,
-                    self.context[rows].to(self.device),
-                    encoder_attention_mask=self.mask[rows],
-                ).sample
-            loss = F.mse_loss(predicted.float(), noise)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-            self.optimizer.step()
-            self.lr_scheduler.step()
-            losses.append(loss.item())
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.4f}")
-            done = bar.n
-            rate = (time.monotonic() - started) / max(done, 1)
-            on_progress(
-                Progress(
-                    epoch,
-                    self.epochs,
-                    self.lr_scheduler.last_epoch,
-                    self.epochs * self.steps_per_epoch,
-                    loss.item(),
-                    self.lr_scheduler.get_last_lr()[0],
-                    rate * (bar.total - done),
+        self.denoiser.train()
+        batches = self._batches()
+        losses: list[float] = []
+        pending: list[tuple[torch.Tensor, int, float]] = []  # loss on the device, step, lr
+        for index, (side, rows) in enumerate(batches):
+            loss = self.step(self.batch(side, rows), self.generator)
+            scheduler = self.step.lr_scheduler
+            pending.append((loss, scheduler.last_epoch, scheduler.get_last_lr()[0]))
+            if len(pending) < PROGRESS_EVERY and index < len(batches) - 1:
+                continue
+            values = torch.stack([p[0] for p in pending]).tolist()  # one sync per block
+            for value, (_, step, learning_rate) in zip(values, pending, strict=True):
+                losses.append(value)
+                bar.update(1)
+                rate = (time.monotonic() - started) / max(bar.n, 1)
+                on_progress(
+                    Progress(
+                        epoch,
+                        self.epochs,
+                        step,
+                        self.epochs * self.steps_per_epoch,
+                        value,
+                        learning_rate,
+                        rate * (bar.total - bar.n),
+                    )
                 )
-            )
+            bar.set_postfix(epoch=epoch, loss=f"{values[-1]:.4f}")
+            pending.clear()
         return losses
 
     def _finish_epoch(self, epoch: int, mean_loss: float) -> EpochResult:
         step = epoch * self.steps_per_epoch
         samples = None
         if epoch % self.config.validation_epochs == 0 or epoch == self.epochs:
-            self.pipe.unet.eval()
-            samples = render_samples(self.pipe, sample_prompts(self.config.trigger_word))
+            self.denoiser.eval()
+            prompts = sample_prompts(self.config.trigger_word)
+            samples = render_samples(self.family, self.pipe, prompts, self.sample_side)
         folder = epoch_dir(self.run_dir, epoch)
         if epoch % self.config.save_every_n_epochs == 0 or epoch == self.epochs:
             folder = save_checkpoint(
                 self.run_dir,
                 epoch,
-                get_peft_model_state_dict(self.pipe.unet),
+                self.family,
+                self.denoiser,
                 self.config.lora_alpha,
                 self._training_state(),
                 {
@@ -240,8 +249,9 @@ class LoraTrainer:
                     "step": step,
                     "mean_loss": mean_loss,
                     "base_model": self.config.base_model,
-                    "base_model_sha256": self.base_sha256,
+                    "base_model_sha256": self.base.sha256,
                     "dataset_sha256": self.data.sha256,
+                    "sides": [s.side for s in self.sides],
                     "code_version": __version__,
                 },
             )
@@ -249,42 +259,18 @@ class LoraTrainer:
 
     def _training_state(self) -> dict:
         return {
-            "optimizer": self.optimizer.state_dict(),
-            "lr_scheduler": self.lr_scheduler.state_dict(),
+            **self.step.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
 
     def _resume(self, folder: Path) -> None:
         weights = load_file(folder / DIFFUSERS_FILE)
+        prefix = f"{self.family.denoiser_name}."
         set_peft_model_state_dict(
-            self.pipe.unet, {k.removeprefix("unet."): v.to(self.device) for k, v in weights.items()}
+            self.denoiser, {k.removeprefix(prefix): v.to(self.device) for k, v in weights.items()}
         )
         state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.step.load_state_dict(state)
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
-
-
-def _autocast_dtype(config: TrainingConfig) -> torch.dtype:
-    return torch.float16 if config.mixed_precision == "fp16" else torch.bfloat16
-
-
-def _optimizer(
-    config: TrainingConfig, params: list[torch.nn.Parameter], device: torch.device
-) -> torch.optim.Optimizer:
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.learning_rate)
-    if device.type != "cuda":
-        raise ValueError(
-            "optimizer adamw8bit needs a CUDA GPU (bitsandbytes); "
-            "use optimizer: adamw on this machine"
-        )
-    try:
-        import bitsandbytes as bnb
-    except ImportError as error:
-        raise ValueError(
-            "optimizer adamw8bit needs the bitsandbytes package: pip install bitsandbytes"
-        ) from error
-    return bnb.optim.AdamW8bit(params, lr=config.learning_rate)

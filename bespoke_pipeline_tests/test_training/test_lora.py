@@ -27,15 +27,16 @@ def unet_output(pipe: PixelPunkPipeline) -> torch.Tensor:
 
 def test_micro_config_writes_a_loadable_checkpoint_per_epoch(tiny_base, tmp_path):
     data = micro_data()
-    results = LoraTrainer(micro_config(tiny_base), "micro", data, tmp_path).train()
-    assert [r.epoch for r in results] == completed_epochs(tmp_path) == [1, 2]
+    trainer = LoraTrainer(micro_config(tiny_base), "micro", data, tmp_path)
+    results = trainer.train()
+    assert [r.epoch for r in results] == completed_epochs(trainer.run_dir) == [1, 2]
     assert all(r.samples is not None and r.samples.size == (3 * 96 + 8, 96 + 4) for r in results)
 
     pipe = PixelPunkPipeline.from_pretrained(tiny_base)
     before = unet_output(pipe)
     outputs = []
     for epoch in (1, 2):
-        folder = epoch_dir(tmp_path, epoch)
+        folder = epoch_dir(trainer.run_dir, epoch)
         pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE, adapter_name=f"e{epoch}")
         outputs.append(unet_output(pipe))
         pipe.delete_adapters(f"e{epoch}")
@@ -57,6 +58,7 @@ def test_loss_falls_over_a_fixed_seed_run(tiny_base, tmp_path):
 def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tiny_base, tmp_path):
     config = micro_config(tiny_base, num_train_epochs=3, lora_dropout=0.1)
     data = micro_data()
+    straight_dir = LoraTrainer(config, "micro", data, tmp_path / "straight").run_dir
     LoraTrainer(config, "micro", data, tmp_path / "straight").train()
 
     class Killed(Exception):
@@ -66,15 +68,16 @@ def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tiny_b
         if result.epoch == 1:
             raise Killed
 
+    killed = LoraTrainer(config, "micro", data, tmp_path / "resumed")
     with pytest.raises(Killed):
-        LoraTrainer(config, "micro", data, tmp_path / "resumed").train(on_epoch=kill_after_first)
-    (epoch_dir(tmp_path / "resumed", 2).with_name("epoch-0002.tmp")).mkdir()  # half-written
-    assert completed_epochs(tmp_path / "resumed") == [1]
+        killed.train(on_epoch=kill_after_first)
+    (epoch_dir(killed.run_dir, 2).with_name("epoch-0002.tmp")).mkdir()  # half-written
+    assert completed_epochs(killed.run_dir) == [1]
     resumed = LoraTrainer(config, "micro", data, tmp_path / "resumed").train()
     assert [r.epoch for r in resumed] == [2, 3]
 
-    straight = load_file(epoch_dir(tmp_path / "straight", 3) / DIFFUSERS_FILE)
-    again = load_file(epoch_dir(tmp_path / "resumed", 3) / DIFFUSERS_FILE)
+    straight = load_file(epoch_dir(straight_dir, 3) / DIFFUSERS_FILE)
+    again = load_file(epoch_dir(killed.run_dir, 3) / DIFFUSERS_FILE)
     assert straight.keys() == again.keys()
     for key in straight:
         torch.testing.assert_close(again[key], straight[key], rtol=1e-4, atol=1e-6)
@@ -82,17 +85,19 @@ def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tiny_b
 
 def test_a_finished_run_is_not_retrained(tiny_base, tmp_path):
     config, data = micro_config(tiny_base), micro_data()
-    LoraTrainer(config, "micro", data, tmp_path).train()
-    stamp = (epoch_dir(tmp_path, 2) / DIFFUSERS_FILE).stat().st_mtime_ns
+    trainer = LoraTrainer(config, "micro", data, tmp_path)
+    trainer.train()
+    stamp = (epoch_dir(trainer.run_dir, 2) / DIFFUSERS_FILE).stat().st_mtime_ns
     assert LoraTrainer(config, "micro", data, tmp_path).train() == []
-    assert (epoch_dir(tmp_path, 2) / DIFFUSERS_FILE).stat().st_mtime_ns == stamp
+    assert (epoch_dir(trainer.run_dir, 2) / DIFFUSERS_FILE).stat().st_mtime_ns == stamp
 
 
 def test_kohya_export_loads_through_diffusers_to_the_same_weights(tiny_base, tmp_path):
-    LoraTrainer(
+    trainer = LoraTrainer(
         micro_config(tiny_base, num_train_epochs=1), "micro", micro_data(), tmp_path
-    ).train()
-    folder = epoch_dir(tmp_path, 1)
+    )
+    trainer.train()
+    folder = epoch_dir(trainer.run_dir, 1)
     kohya = load_file(folder / KOHYA_FILE)
     assert all(k.startswith("lora_unet_") for k in kohya)
     assert {k.rsplit(".", 2)[-2] if k.endswith(".weight") else "alpha" for k in kohya} == {

@@ -1,0 +1,66 @@
+"""Finding a config's base model and naming its weights.
+
+`base_model` is a local diffusers folder or a Hugging Face hub id. A hub id comes from the
+local cache; huggingface_hub downloads it only when online and allowed (it honours
+HF_HUB_OFFLINE=1, which the tests and CI set, and reads HF_TOKEN for gated repos such as
+FLUX.1-dev; the token is never logged). Only the diffusers folders are fetched, not the
+single-file checkpoints some repos also carry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+from bespoke_pipeline.training.config import TrainingConfig
+
+DIFFUSERS_FOLDERS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]
+DENOISERS = ("unet", "transformer")
+
+
+@dataclass(frozen=True)
+class BaseWeights:
+    path: Path
+    sha256: str  # of the denoiser's weights: what a LoRA was trained against
+
+    @classmethod
+    def resolve(cls, config: TrainingConfig) -> BaseWeights:
+        path = config.base_model_path() or _hub_snapshot(config.base_model)
+        return cls(path, denoiser_sha256(path))
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=DIFFUSERS_FOLDERS))
+    except (LocalEntryNotFoundError, HfHubHTTPError, ValueError) as error:
+        raise FileNotFoundError(
+            f"base model '{repo_id}' is not a local folder and could not be loaded from the "
+            f"Hugging Face cache or hub ({type(error).__name__}): download it once while "
+            f"online (gated repos need HF_TOKEN), or set base_model to a local folder"
+        ) from error
+
+
+def denoiser_sha256(base: Path) -> str:
+    """sha256 of the denoiser's full-precision weight file, or of the digests of its shards
+    in order. Variants (`*.fp16.safetensors`) are not what gets loaded, so they don't count."""
+    for name in DENOISERS:
+        files = sorted(
+            f
+            for f in (base / name).glob("*.safetensors")
+            if f.name.count(".") == 1  # diffusion_pytorch_model(-0000x-of-0000y).safetensors
+        )
+        if files:
+            digests = [_file_sha256(f) for f in files]
+            if len(digests) == 1:
+                return digests[0]
+            return hashlib.sha256("".join(digests).encode()).hexdigest()
+    raise FileNotFoundError(f"{base}: no unet/ or transformer/ weights (*.safetensors) in it")
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

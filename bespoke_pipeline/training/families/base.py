@@ -1,0 +1,177 @@
+"""The model-family interface. What differs between model families: how the pipeline loads, how
+images and captions become the cached tensors a training step needs, the loss, how samples
+are drawn, and the LoRA file other tools load. The trainer, the cache, the evaluation and
+`bespoke generate` are written once against `ModelFamily`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline, SchedulerMixin
+from PIL import Image
+from torch.nn.attention import SDPBackend
+
+from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.resolution import Side, exact_sides
+
+#: The side samples and evaluation render at when a config trains at several: 24 x 32.
+PREFERRED_SIDE = 768
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training batch, already on the device: clean latents drawn from the cached
+    latent distribution, and the rows of the cached prompt tensors."""
+
+    latents: torch.Tensor  # float32 (B, C, h, w), scaled as the denoiser expects
+    prompts: dict[str, torch.Tensor]
+    side: int  # in pixels
+
+
+class ModelFamily(ABC):
+    pipeline_class: ClassVar[type[DiffusionPipeline]]
+    denoiser_name: ClassVar[str]  # the pipeline component the LoRA goes on
+    #: what `save_lora_weights` calls the denoiser's layers
+    lora_layers_argument: ClassVar[str]
+
+    def load(self, base: Path, device: torch.device, dtype: torch.dtype) -> DiffusionPipeline:
+        pipe = self.pipeline_class.from_pretrained(base, dtype=dtype).to(device)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def denoiser(self, pipe: DiffusionPipeline) -> torch.nn.Module:
+        return getattr(pipe, self.denoiser_name)
+
+    @abstractmethod
+    def model_multiple(self, vae: AutoencoderKL | None, denoiser: torch.nn.Module) -> int:
+        """Training sides must be multiples of this (VAE and denoiser downscaling)."""
+
+    @abstractmethod
+    def encode_prompts(
+        self, pipe: DiffusionPipeline, prompts: list[str]
+    ) -> dict[str, torch.Tensor]:
+        """Tensors with one row per prompt, in the dtype the denoiser takes."""
+
+    def encode_images(
+        self, pipe: DiffusionPipeline, pixels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean and standard deviation of the scaled latents of pixels in [-1, 1]; a model
+        without a VAE has no spread (None)."""
+        return vae_latents(pipe.vae, pixels)
+
+    @abstractmethod
+    def training_schedule(self, scheduler_config: dict) -> SchedulerMixin:
+        """The noise schedule training draws from, built from the pipeline scheduler's."""
+
+    @abstractmethod
+    def loss(
+        self,
+        denoiser: torch.nn.Module,
+        schedule: SchedulerMixin,
+        batch: Batch,
+        generator: torch.Generator,
+        config: TrainingConfig,
+    ) -> torch.Tensor:
+        """The training loss of one batch; random draws come from `generator` (on the CPU,
+        so a seed gives the same run on any device)."""
+
+    def render(
+        self,
+        pipe: DiffusionPipeline,
+        prompts: list[str],
+        steps: int,
+        guidance_scale: float,
+        generator: torch.Generator,
+        side: int,
+    ) -> list[Image.Image]:
+        """What the model draws for `prompts` at `side` pixels, unprocessed."""
+        return pipe(
+            prompt=prompts,
+            height=side,
+            width=side,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=generator,
+            **self.render_options(pipe),
+        ).images
+
+    def render_options(self, pipe: DiffusionPipeline) -> dict[str, object]:
+        """Further arguments of the pipeline's call."""
+        return {}
+
+    @abstractmethod
+    def export(
+        self, lora_state: dict[str, torch.Tensor], alpha: float, denoiser: torch.nn.Module
+    ) -> dict[str, torch.Tensor]:
+        """The LoRA in the layout ComfyUI and A1111 load (`kohya_lora.safetensors`)."""
+
+    def attention(self) -> tuple[str, list[SDPBackend] | None]:
+        """The attention kernels training allows (None: PyTorch's own choice), named for
+        the run's parameters."""
+        return "PyTorch's default choice", None
+
+    def sides(self, pipe: DiffusionPipeline, resolution: tuple[int, ...]) -> list[Side]:
+        multiple = self.model_multiple(getattr(pipe, "vae", None), self.denoiser(pipe))
+        return exact_sides(resolution, multiple)
+
+    def sample_side(self, pipe: DiffusionPipeline, resolution: tuple[int, ...]) -> int:
+        """Samples and evaluation render at one training side: the one nearest 768."""
+        sides = [s.side for s in self.sides(pipe, resolution)]
+        return min(sides, key=lambda side: abs(side - PREFERRED_SIDE))
+
+    def save_lora(
+        self,
+        folder: Path,
+        lora_state: dict[str, torch.Tensor],
+        denoiser: torch.nn.Module,
+        weight_name: str,
+    ) -> None:
+        """The peft adapter config goes into the file's metadata: without it, loaders
+        assume alpha = rank and scale any other alpha wrongly."""
+        metadata_argument = self.lora_layers_argument.replace("_layers", "_adapter_metadata")
+        self.pipeline_class.save_lora_weights(
+            folder,
+            **{
+                self.lora_layers_argument: lora_state,
+                metadata_argument: denoiser.peft_config["default"].to_dict(),
+            },
+            weight_name=weight_name,
+        )
+
+
+def placement(config: TrainingConfig) -> tuple[torch.device, torch.dtype]:
+    """Where the base weights live and in which dtype: on a GPU in the config's mixed
+    precision (the LoRA itself stays float32), on a CPU in float32."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu"), torch.float32
+    dtypes = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    return torch.device("cuda"), dtypes[config.mixed_precision]
+
+
+@torch.no_grad()
+def vae_latents(vae: AutoencoderKL, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of the latent distribution, shifted and scaled as the denoiser sees
+    latents, so a step draws `mean + std * noise` without the VAE. A VAE that overflows in
+    float16 (SDXL's, `force_upcast`) encodes in float32."""
+    weights = vae.dtype
+    dtype = torch.float32 if vae.config.force_upcast else weights
+    if dtype != weights:
+        vae.to(dtype)
+    try:
+        dist = vae.encode(pixels.to(vae.device, dtype)).latent_dist
+    finally:
+        if dtype != weights:
+            vae.to(weights)
+    shift = vae.config.shift_factor or 0.0
+    scale = vae.config.scaling_factor
+    return ((dist.mean - shift) * scale).float(), (dist.std * scale).float()
+
+
+def vae_scale_factor(vae: AutoencoderKL) -> int:
+    """How much the VAE shrinks each side: one halving per block after the first."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)

@@ -1,0 +1,301 @@
+"""`bespoke bench gpu`: our training step against the stock diffusers loop, in one run.
+
+Both time the same denoiser (the published SDXL UNet or FLUX.1 transformer architecture
+with random weights, or tiny ones on a CPU), the same LoRA (r16 on to_q/k/v/out) and the
+same loss. The stock step is the diffusers LoRA example's: base weights in bf16, float32
+LoRA under bf16 autocast, the VAE encoding the batch every step, plain AdamW, `.item()`
+on every loss, no compile. Ours is `TrainingStep` on cached latents (see `step.py`).
+
+Figures: ms/step, images/s, peak GPU memory, and MFU: the denoiser's training FLOPs per
+step (counted by `torch.utils.flop_counter` on one step) over the time and the GPU's
+dense bf16 peak. `numerics` is the relative difference of the two steps' losses on the
+same batch before training, which says whether "faster" came at the cost of precision.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, FlowMatchEulerDiscreteScheduler
+from torch.utils.flop_counter import FlopCounterMode
+
+from bespoke_pipeline.pixelart.synth import synth_portraits
+from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.families import family_for
+from bespoke_pipeline.training.families.base import Batch, ModelFamily, vae_latents
+from bespoke_pipeline.training.random_models import Size, flux_transformer, sdxl_unet, vae
+from bespoke_pipeline.training.resolution import exact_sides, upscale
+from bespoke_pipeline.training.step import TrainingStep
+
+Family = Literal["sdxl", "flux"]
+#: Dense bf16 tensor-core peak per GPU, from the vendors' datasheets (SXM parts).
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
+#: Prompt tokens: CLIP's 77 for SDXL, FLUX-dev's 512 T5 tokens.
+SEQUENCE = {"sdxl": 77, "flux": 512}
+#: The published schedulers' training settings.
+SCHEDULES = {
+    "sdxl": lambda: DDPMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+    ),
+    "flux": lambda: FlowMatchEulerDiscreteScheduler(shift=3.0),
+}
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    family: str
+    variant: str  # "stock" or "ours"
+    side: int
+    batch: int
+    ms_per_step: float
+    peak_memory_gib: float | None  # None on a CPU
+    flops_per_step: float
+    peak_flops: float | None  # None when the device's peak is unknown
+    numerics: float  # relative loss difference to the stock step on one batch
+    compile_seconds: float | None  # the warmup steps' extra time when compiled
+
+    @property
+    def images_per_second(self) -> float:
+        return self.batch * 1000 / self.ms_per_step
+
+    @property
+    def mfu(self) -> float | None:
+        if self.peak_flops is None:
+            return None
+        return self.flops_per_step / (self.ms_per_step / 1000) / self.peak_flops
+
+
+def _peak(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
+
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Build full-size models directly in bf16: FLUX in float32 alone would be 48 GB."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _prompts(family: Family, denoiser: torch.nn.Module, batch: int, dtype: torch.dtype):
+    config = denoiser.config
+    if family == "sdxl":
+        width = config.cross_attention_dim
+        pooled = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
+    else:
+        width, pooled = config.joint_attention_dim, config.pooled_projection_dim
+    device = denoiser.device
+    return {
+        "embeds": torch.randn(batch, SEQUENCE[family], width, device=device, dtype=dtype),
+        "pooled": torch.randn(batch, pooled, device=device, dtype=dtype),
+    }
+
+
+def _timed(step: Callable[[], object], count: int, device: torch.device) -> float:
+    """Mean milliseconds per call, waiting for the GPU at both ends only."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    for _ in range(count):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - started) * 1000 / count
+
+
+def bench_family(
+    family_name: Family,
+    size: Size,
+    side: int,
+    batch_sizes: tuple[int, ...],
+    steps: int,
+    warmup: int,
+    compile_blocks: bool = False,
+) -> list[StepFigures]:
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    dtype = torch.bfloat16 if cuda else torch.float32
+    config = TrainingConfig(
+        family=family_name,
+        base_model="random weights",
+        steps=steps,
+        lora_rank=16,
+        lora_alpha=16,
+        learning_rate=1e-4,
+        lr_scheduler="constant",
+        mixed_precision="bf16" if cuda else "no",
+        allow_cpu=True,
+    )
+    family = family_for(config)
+    # as in the diffusers examples: SDXL's VAE in float32 (it overflows in fp16), FLUX's in bf16
+    vae_dtype = torch.float32 if family_name == "sdxl" else dtype
+    with torch.device(device):
+        with _default_dtype(dtype):
+            denoiser = (sdxl_unet if family_name == "sdxl" else flux_transformer)(size)
+        with _default_dtype(vae_dtype):
+            encoder = vae(family_name, size).requires_grad_(False)
+    step = TrainingStep(family, denoiser, SCHEDULES[family_name](), config, 10**6, device)
+    stock = StockStep(family, encoder, step, dtype)
+    side = exact_sides((side,), family.model_multiple(encoder, denoiser))[0].side
+    return [
+        figure
+        for batch in batch_sizes
+        for figure in _bench_batch(step, stock, side, batch, steps, warmup, compile_blocks)
+    ]
+
+
+def _bench_batch(
+    step: TrainingStep,
+    stock: StockStep,
+    side: int,
+    batch: int,
+    steps: int,
+    warmup: int,
+    compile_blocks: bool,
+) -> list[StepFigures]:
+    device, dtype = step.denoiser.device, step.denoiser.dtype
+    images = np.stack([np.asarray(i) for i, _ in synth_portraits(batch, seed=batch)])
+    pixels = upscale(images, side // 24).to(device)
+    family_name = step.config.family
+    prompts = _prompts(family_name, step.denoiser, batch, dtype)
+    mean, std = vae_latents(stock.encoder, pixels)  # what the latent cache holds
+    generator = torch.Generator().manual_seed(0)
+
+    def ours() -> torch.Tensor:
+        draw = torch.randn(mean.shape, generator=generator).to(device)
+        return step(Batch(mean + std * draw, prompts, side), generator)
+
+    numerics = stock.loss_gap(mean, prompts, side)
+    with FlopCounterMode(display=False) as counter:
+        ours()
+    common = {"family": family_name, "side": side, "batch": batch}
+    common |= {"flops_per_step": counter.get_total_flops(), "peak_flops": _peak(device)}
+    figures = []
+    for variant, run, compiled in (
+        ("stock", lambda: stock(pixels, prompts, side, generator), False),
+        ("ours", ours, compile_blocks),
+    ):
+        cuda = device.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        if compiled:
+            step.compile()
+        first = _timed(run, warmup, device)
+        ms = _timed(run, steps, device)
+        figures.append(
+            StepFigures(
+                variant=variant,
+                ms_per_step=ms,
+                peak_memory_gib=torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
+                numerics=numerics if variant == "ours" else 0.0,
+                compile_seconds=(first - ms) * warmup / 1000 if compiled else None,
+                **common,
+            )
+        )
+    return figures
+
+
+class StockStep:
+    """The diffusers LoRA example's step: encode the batch with the VAE, autocast to bf16
+    around float32 LoRA weights, plain (foreach) AdamW, read the loss every step. It
+    trains the same LoRA parameters as `ours`, whose attention kernels it shares (the
+    default cuDNN kernel fails FLUX's backward, see `families/flux.py`)."""
+
+    def __init__(
+        self, family: ModelFamily, encoder: AutoencoderKL, ours: TrainingStep, dtype: torch.dtype
+    ) -> None:
+        self.family, self.encoder, self.ours, self.dtype = family, encoder, ours, dtype
+        self.optimizer = torch.optim.AdamW(ours.params, lr=ours.config.learning_rate)
+
+    def loss(
+        self, latents: torch.Tensor, prompts: dict, side: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        autocast = torch.autocast(
+            latents.device.type, dtype=self.dtype, enabled=latents.device.type == "cuda"
+        )
+        with self.ours.attention(), autocast:
+            batch = Batch(latents, prompts, side)
+            return self.family.loss(
+                self.ours.denoiser, self.ours.schedule, batch, generator, self.ours.config
+            )
+
+    def __call__(
+        self, pixels: torch.Tensor, prompts: dict, side: int, generator: torch.Generator
+    ) -> float:
+        with torch.no_grad():
+            dist = self.encoder.encode(pixels.to(self.encoder.dtype)).latent_dist
+        config = self.encoder.config
+        latents = (dist.sample() - (config.shift_factor or 0.0)) * config.scaling_factor
+        loss = self.loss(latents.float(), prompts, side, generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.ours.params, self.ours.config.max_grad_norm)
+        self.optimizer.step()
+        return loss.detach().item()
+
+    def loss_gap(self, latents: torch.Tensor, prompts: dict, side: int) -> float:
+        """Relative difference between our loss and the stock one on one batch with the
+        same random draws, before any training: the price of our precision choices."""
+        step = self.ours
+        with torch.no_grad():
+            with step.attention():
+                ours = step.family.loss(
+                    step.denoiser,
+                    step.schedule,
+                    Batch(latents, prompts, side),
+                    torch.Generator().manual_seed(5),
+                    step.config,
+                )
+            stock = self.loss(latents, prompts, side, torch.Generator().manual_seed(5))
+        return abs(float(ours) - float(stock)) / abs(float(stock))
+
+
+def environment() -> str:
+    """Device and versions, the line a table of figures is meaningless without."""
+    import diffusers
+    import peft
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (no GPU)"
+    return (
+        f"{device}, torch {torch.__version__}, diffusers {diffusers.__version__}, "
+        f"peft {peft.__version__}, {torch.get_num_threads()} CPU threads"
+    )
+
+
+def markdown(figures: list[StepFigures]) -> str:
+    """A markdown table, one row per family x batch x variant, with ours' speedup."""
+    stock = {(f.family, f.batch): f.ms_per_step for f in figures if f.variant == "stock"}
+    lines = [
+        "| model | side | batch | step | ms/step | images/s | peak GiB | GFLOP/step | MFU "
+        "| speedup | loss gap | compile s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        cells = [
+            f.family,
+            f.side,
+            f.batch,
+            f.variant,
+            f"{f.ms_per_step:.1f}",
+            f"{f.images_per_second:.2f}",
+            "-" if f.peak_memory_gib is None else f"{f.peak_memory_gib:.1f}",
+            f"{f.flops_per_step / 1e9:.1f}",
+            "-" if f.mfu is None else f"{f.mfu:.1%}",
+            f"{stock[(f.family, f.batch)] / f.ms_per_step:.2f}x",
+            f"{f.numerics:.1e}",
+            "-" if f.compile_seconds is None else f"{f.compile_seconds:.0f}",
+        ]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)

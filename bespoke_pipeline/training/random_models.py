@@ -1,0 +1,185 @@
+"""SDXL and FLUX.1 models with random weights, built from architecture configs alone.
+
+Two uses, neither of which may download anything: `bespoke bench gpu` times full-size
+denoisers (the published architectures, random weights), and the tests train tiny models
+of the same diffusers/transformers classes on a CPU. Tiny models get a word tokenizer
+fitted to the caption vocabulary in place of CLIP's BPE and T5's sentencepiece files.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    T5Config,
+    T5EncoderModel,
+)
+
+from bespoke_pipeline.training.base_model import caption_vocabulary_tokenizer
+
+Size = Literal["full", "tiny"]
+
+#: stabilityai/stable-diffusion-xl-base-1.0 unet/config.json, the fields that differ from
+#: UNet2DConditionModel's defaults.
+SDXL_UNET = {
+    "sample_size": 128,
+    "block_out_channels": (320, 640, 1280),
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    "transformer_layers_per_block": (1, 2, 10),
+    "attention_head_dim": (5, 10, 20),
+    "cross_attention_dim": 2048,
+    "addition_embed_type": "text_time",
+    "addition_time_embed_dim": 256,
+    "projection_class_embeddings_input_dim": 2816,
+    "use_linear_projection": True,
+}
+SDXL_TINY_UNET = {
+    **SDXL_UNET,
+    "sample_size": 24,
+    "block_out_channels": (16, 32, 32),
+    "layers_per_block": 1,
+    "transformer_layers_per_block": (1, 1, 1),
+    "attention_head_dim": (2, 4, 4),
+    "norm_num_groups": 8,
+    "cross_attention_dim": 64,  # two text encoders of 32
+    "addition_time_embed_dim": 8,
+    "projection_class_embeddings_input_dim": 6 * 8 + 32,  # time ids + pooled text
+}
+#: black-forest-labs/FLUX.1-dev transformer/config.json.
+FLUX_TRANSFORMER = {
+    "patch_size": 1,
+    "in_channels": 64,
+    "num_layers": 19,
+    "num_single_layers": 38,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 4096,
+    "pooled_projection_dim": 768,
+    "guidance_embeds": True,
+    "axes_dims_rope": (16, 56, 56),
+}
+FLUX_TINY_TRANSFORMER = {
+    **FLUX_TRANSFORMER,
+    "in_channels": 16,  # 4 latent channels packed 2x2
+    "num_layers": 1,
+    "num_single_layers": 1,
+    "attention_head_dim": 8,
+    "num_attention_heads": 2,
+    "joint_attention_dim": 32,
+    "pooled_projection_dim": 32,
+    "axes_dims_rope": (2, 2, 4),
+}
+#: The VAEs' published configs; tiny ones halve the side once.
+SDXL_VAE = {
+    "block_out_channels": (128, 256, 512, 512),
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "sample_size": 1024,
+    "scaling_factor": 0.13025,
+}
+FLUX_VAE = {
+    **SDXL_VAE,
+    "latent_channels": 16,
+    "scaling_factor": 0.3611,
+    "shift_factor": 0.1159,
+    "use_quant_conv": False,
+    "use_post_quant_conv": False,
+}
+TINY_VAE = {
+    "block_out_channels": (8, 16),
+    "down_block_types": ("DownEncoderBlock2D",) * 2,
+    "up_block_types": ("UpDecoderBlock2D",) * 2,
+    "latent_channels": 4,
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "sample_size": 48,
+}
+TINY_TEXT = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+
+
+def sdxl_unet(size: Size) -> UNet2DConditionModel:
+    return UNet2DConditionModel(**(SDXL_UNET if size == "full" else SDXL_TINY_UNET))
+
+
+def flux_transformer(size: Size) -> FluxTransformer2DModel:
+    return FluxTransformer2DModel(**(FLUX_TRANSFORMER if size == "full" else FLUX_TINY_TRANSFORMER))
+
+
+def vae(family: Literal["sdxl", "flux"], size: Size) -> AutoencoderKL:
+    published = SDXL_VAE if family == "sdxl" else FLUX_VAE
+    if size == "full":
+        return AutoencoderKL(**published)
+    scaling = {k: published[k] for k in ("scaling_factor", "shift_factor") if k in published}
+    return AutoencoderKL(**TINY_VAE, **scaling)
+
+
+def _tiny_clip(tokenizer, projection: bool = False) -> CLIPTextModel:
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        num_attention_heads=4,
+        max_position_embeddings=tokenizer.model_max_length,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        projection_dim=32,
+        **TINY_TEXT,
+    )
+    return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+
+
+def tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
+    """Every component of the SDXL pipeline at toy size: two text encoders (the second with
+    a projection, as in SDXL), added time ids, a VAE, an epsilon-prediction scheduler."""
+    tokenizer = caption_vocabulary_tokenizer()
+    return StableDiffusionXLPipeline(
+        vae=vae("sdxl", "tiny"),
+        text_encoder=_tiny_clip(tokenizer),
+        text_encoder_2=_tiny_clip(tokenizer, projection=True),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=sdxl_unet("tiny"),
+        scheduler=EulerDiscreteScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+        ),
+    )
+
+
+def tiny_flux_pipeline() -> FluxPipeline:
+    """Every component of the FLUX.1-dev pipeline at toy size: CLIP for the pooled
+    embedding, T5 for the sequence, guidance embedding, a flow-matching scheduler."""
+    tokenizer = caption_vocabulary_tokenizer()
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer),
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    return FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=vae("flux", "tiny"),
+        text_encoder=_tiny_clip(tokenizer),
+        tokenizer=tokenizer,
+        text_encoder_2=t5,
+        tokenizer_2=tokenizer,
+        transformer=flux_transformer("tiny"),
+    )

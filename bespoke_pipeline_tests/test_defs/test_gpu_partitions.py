@@ -1,0 +1,51 @@
+"""The `sdxl` and `flux-dev` partitions through the same assets as `pixel-tiny`: training,
+checkpoints, scores and promotion, on tiny random-weight models of the real classes."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bespoke_pipeline.evaluation.promotion import PRODUCTION_RECORD
+from bespoke_pipeline.generate import generate
+from bespoke_pipeline.paths import production_dir
+from bespoke_pipeline.pixelart.layout import SIZE
+from bespoke_pipeline_tests.conftest import tiny_family_config
+
+PARTITIONS = {"sdxl": "sdxl", "flux-dev": "flux"}  # partition -> family
+
+
+@pytest.fixture
+def tiny_gpu_configs(tmp_path: Path, tiny_bases: dict[str, Path]) -> Path:
+    """The shipped partitions' names, pointed at tiny bases and allowed on a CPU."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    for partition, family in PARTITIONS.items():
+        settings = tiny_family_config(tiny_bases[family], family, num_train_epochs=1)
+        (folder / f"{partition}.yaml").write_text(yaml.safe_dump(settings))
+    return folder
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_a_gpu_family_trains_scores_and_promotes_through_the_assets(
+    pipeline, tiny_gpu_configs, monkeypatch, partition
+):
+    monkeypatch.setenv("BESPOKE_HOME", str(pipeline.root / "runtime"))
+    pipeline.materialize()
+    result = pipeline.train(tiny_gpu_configs, partition)
+    assert result.success
+
+    checkpoints = result.output_for_node("lora_checkpoints")
+    assert list(checkpoints.epoch) == [1]
+    scores = result.output_for_node("checkpoint_scores")
+    assert list(scores.epoch) == [0, 1] and scores.composite.between(0, 1).all()
+
+    record = json.loads((production_dir(pipeline.root / "runtime") / PRODUCTION_RECORD).read_text())
+    assert record["config"] == partition and record["epoch"] == 1
+    (run,) = [r for r in pipeline.mlflow_runs() if r.data.tags["mlflow.runName"] == "lora"]
+    assert run.data.params["training_sides"] == "48"
+    assert run.data.params["encoded_data"] in ("encoded", "memory")
+
+    made = generate("TOK bespoke, 24x24 pixel grid portrait, male", seed=1)
+    assert made.image.size == (SIZE, SIZE) and made.raw.size == (48, 48)

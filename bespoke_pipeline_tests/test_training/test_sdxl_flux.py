@@ -1,0 +1,214 @@
+"""The SDXL and FLUX trainers on tiny random-weight pipelines of the real diffusers classes."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DiffusionPipeline
+from safetensors.torch import load_file
+
+from bespoke_pipeline.training import latent_cache
+from bespoke_pipeline.training.checkpoints import (
+    DIFFUSERS_FILE,
+    KOHYA_FILE,
+    epoch_dir,
+    load_checkpoint,
+)
+from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.families import family_for
+from bespoke_pipeline.training.families.base import Batch
+from bespoke_pipeline.training.lora import LoraTrainer
+from bespoke_pipeline.training.resolution import exact_sides, upscale
+from bespoke_pipeline_tests.conftest import tiny_family_config
+from bespoke_pipeline_tests.test_training.conftest import micro_data
+
+FAMILIES = ["sdxl", "flux"]
+PROMPT = "TOK bespoke, 24x24 pixel grid portrait, purple solid background, brown hair"
+
+
+def config_for(tiny_bases: dict[str, Path], family: str, **overrides: object) -> TrainingConfig:
+    return TrainingConfig.model_validate(
+        tiny_family_config(tiny_bases[family], family, **overrides)
+    )
+
+
+def prediction(config: TrainingConfig, pipe: DiffusionPipeline) -> torch.Tensor:
+    """The denoiser's raw output for one fixed noisy latent and prompt."""
+    family = family_for(config)
+    denoiser = family.denoiser(pipe)
+    latents = torch.randn(1, 4, 24, 24, generator=torch.Generator().manual_seed(0))
+    batch = Batch(latents, family.encode_prompts(pipe, [PROMPT]), side=48)
+    outputs: list[torch.Tensor] = []
+    hook = denoiser.register_forward_hook(lambda module, args, out: outputs.append(out[0]))
+    with torch.no_grad():
+        family.loss(
+            denoiser,
+            family.training_schedule(pipe.scheduler.config),
+            batch,
+            torch.Generator().manual_seed(1),
+            config,
+        )
+    hook.remove()
+    return outputs[0]
+
+
+def load_base(config: TrainingConfig) -> DiffusionPipeline:
+    return family_for(config).load(Path(config.base_model), torch.device("cpu"), torch.float32)
+
+
+class EncoderCalls:
+    """Counts forward calls of the VAE encoder and the text encoders inside training steps
+    (samples at the end of an epoch encode their prompts, as they should)."""
+
+    def __init__(self, trainer: LoraTrainer) -> None:
+        self.per_step: list[int] = []
+        self.calls = 0
+        pipe = trainer.pipe
+        for module in (pipe.vae.encoder, pipe.text_encoder, pipe.text_encoder_2):
+            module.register_forward_hook(self._count)
+        batch, loss = trainer.batch, trainer.family.loss
+
+        def counted_batch(*args: object) -> Batch:
+            self.before = self.calls
+            return batch(*args)
+
+        def counted_loss(*args: object) -> torch.Tensor:
+            value = loss(*args)
+            self.per_step.append(self.calls - self.before)
+            return value
+
+        trainer.batch, trainer.family.loss = counted_batch, counted_loss
+
+    def _count(self, *_: object) -> None:
+        self.calls += 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_training_writes_checkpoints_that_load_and_change_outputs(tiny_bases, tmp_path, family):
+    config = config_for(tiny_bases, family, caption_dropout_rate=0.25)
+    trainer = LoraTrainer(config, family, micro_data(), tmp_path)
+    encoders = EncoderCalls(trainer)
+    results = trainer.train()
+    assert [r.epoch for r in results] == [1, 2]
+    assert encoders.per_step == [0, 0, 0, 0], "steps must use the cached encodings only"
+    assert results[-1].samples is not None
+
+    pipe = load_base(config)
+    before = prediction(config, pipe)
+    load_checkpoint(pipe, epoch_dir(trainer.run_dir, 2))
+    after = prediction(config, pipe)
+    assert not torch.allclose(before, after, atol=1e-4)
+    assert (epoch_dir(trainer.run_dir, 2) / KOHYA_FILE).exists()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loss_falls_over_a_fixed_seed_run(tiny_bases, tmp_path, family):
+    config = config_for(tiny_bases, family, num_train_epochs=10, learning_rate=1e-2)
+    losses = [r.mean_loss for r in LoraTrainer(config, family, micro_data(16), tmp_path).train()]
+    assert np.mean(losses[-3:]) < 0.95 * np.mean(losses[:3]), losses
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_encodings_are_reused_from_memory_and_from_disk(tiny_bases, tmp_path, family):
+    config = config_for(tiny_bases, family, cache_latents_to_disk=True, num_train_epochs=1)
+    data = micro_data()
+    latent_cache._MEMORY.clear()  # other tests encoded the same data
+    first = LoraTrainer(config, family, data, tmp_path / "runs", tmp_path / "cache")
+    assert first.cache_source == "encoded"
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1
+
+    other_config = config.model_copy(update={"learning_rate": 1e-4})  # same base and data
+    assert LoraTrainer(other_config, family, data, tmp_path / "runs").cache_source == "memory"
+
+    latent_cache._MEMORY.clear()  # as in a new process
+    again = LoraTrainer(config, family, data, tmp_path / "runs", tmp_path / "cache")
+    assert again.cache_source == "disk"
+    for name, tensor in first.encoded.prompts.items():
+        torch.testing.assert_close(again.encoded.prompts[name], tensor)
+    torch.testing.assert_close(again.encoded.latents[48][0], first.encoded.latents[48][0])
+
+
+def test_sdxl_kohya_file_loads_through_diffusers_to_the_same_outputs(tiny_bases, tmp_path):
+    config = config_for(tiny_bases, "sdxl", num_train_epochs=1)
+    trainer = LoraTrainer(config, "sdxl", micro_data(), tmp_path)
+    trainer.train()
+    folder = epoch_dir(trainer.run_dir, 1)
+    kohya = load_file(folder / KOHYA_FILE)
+    assert all(k.startswith("lora_unet_") for k in kohya)
+    assert any("_input_blocks_" in k for k in kohya), "SDXL kohya files use Stability names"
+
+    pipe = load_base(config)
+    pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE, adapter_name="diffusers")
+    from_diffusers = prediction(config, pipe)
+    pipe.delete_adapters("diffusers")
+    pipe.load_lora_weights(folder, weight_name=KOHYA_FILE, adapter_name="kohya")
+    torch.testing.assert_close(prediction(config, pipe), from_diffusers)
+
+
+def test_flux_comfy_file_applies_the_update_diffusers_applies(tiny_bases, tmp_path):
+    """ComfyUI adds (alpha / rank) * up @ down to each fused BFL weight; that must equal
+    what diffusers adds to the separate q/k/v/out weights when it fuses the peft file."""
+    config = config_for(tiny_bases, "flux", num_train_epochs=1, lora_alpha=8)
+    trainer = LoraTrainer(config, "flux", micro_data(), tmp_path)
+    trainer.train()
+    folder = epoch_dir(trainer.run_dir, 1)
+
+    pipe = load_base(config)
+    base = {k: v.clone() for k, v in pipe.transformer.state_dict().items()}
+    pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE)
+    pipe.fuse_lora()
+    fused = pipe.transformer.state_dict()
+
+    def diffusers_update(module: str) -> torch.Tensor:
+        key = f"{module}.base_layer.weight" if f"{module}.base_layer.weight" in fused else None
+        key = key or f"{module}.weight"
+        return fused[key] - base[f"{module}.weight"]
+
+    comfy = load_file(folder / KOHYA_FILE)
+
+    def comfy_update(name: str) -> torch.Tensor:
+        down, up = (
+            comfy[f"lora_unet_{name}.lora_down.weight"],
+            comfy[f"lora_unet_{name}.lora_up.weight"],
+        )
+        return comfy[f"lora_unet_{name}.alpha"] / down.shape[0] * up @ down
+
+    inner = 16  # the tiny transformer: 2 heads of 8
+    qkv = comfy_update("double_blocks_0_img_attn_qkv").split(inner)
+    for part, projection in zip(qkv, ("to_q", "to_k", "to_v"), strict=True):
+        expected = diffusers_update(f"transformer_blocks.0.attn.{projection}")
+        torch.testing.assert_close(part, expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        comfy_update("double_blocks_0_img_attn_proj"),
+        diffusers_update("transformer_blocks.0.attn.to_out.0"),
+        atol=1e-5,
+        rtol=1e-4,
+    )
+    linear1 = comfy_update("single_blocks_0_linear1")
+    assert linear1.shape[0] == 3 * inner + 4 * inner  # q, k, v and the MLP input
+    for index, projection in enumerate(("to_q", "to_k", "to_v")):
+        expected = diffusers_update(f"single_transformer_blocks.0.attn.{projection}")
+        part = linear1[index * inner : (index + 1) * inner]
+        torch.testing.assert_close(part, expected, atol=1e-5, rtol=1e-4)
+    assert linear1[3 * inner :].abs().max() == 0  # no LoRA on the MLP
+
+
+def test_sides_keep_whole_cells_and_suit_the_model():
+    flux = exact_sides((512, 768, 1024), model_multiple=16)
+    assert [s.side for s in flux] == [528, 768, 1008]
+    assert flux[1].explanation() is None
+    assert "512 -> 528" in flux[0].explanation() and "multiple of 24" in flux[0].explanation()
+    sdxl = exact_sides((512, 768, 1024), model_multiple=32)
+    assert [s.side for s in sdxl] == [480, 768, 1056]
+    assert all(s.side % 24 == 0 and s.side % 32 == 0 for s in sdxl)
+
+
+def test_upscaling_makes_every_cell_an_exact_block():
+    images = micro_data(2).images
+    big = upscale(images, 32)
+    assert big.shape == (2, 3, 768, 768)
+    blocks = big.reshape(2, 3, 24, 32, 24, 32)
+    assert torch.equal(blocks.amin(dim=(3, 5)), blocks.amax(dim=(3, 5)))
+    expected = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    torch.testing.assert_close(blocks[:, :, :, 0, :, 0], expected)
