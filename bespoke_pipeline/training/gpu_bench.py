@@ -149,62 +149,85 @@ def bench_family(
     step = TrainingStep(family, denoiser, SCHEDULES[family_name](), config, 10**6, device)
     stock = StockStep(family, encoder, step, dtype)
     side = exact_sides((side,), family.model_multiple(encoder, denoiser))[0].side
-    return [
-        figure
-        for batch in batch_sizes
-        for figure in _bench_batch(step, stock, side, batch, steps, warmup, compile_blocks)
+    loads = [_workload(step, stock, side, batch) for batch in batch_sizes]
+    stock_figures = [
+        _measure(
+            "stock", lambda w=w: stock(w.pixels, w.prompts, side, w.generator), w, steps, warmup
+        )
+        for w in loads
     ]
+    if compile_blocks:  # after the stock runs, which must not use the compiled blocks
+        step.compile()
+    ours_figures = [
+        _measure("ours", lambda w=w: step(w.draw(), w.generator), w, steps, warmup, compile_blocks)
+        for w in loads
+    ]
+    return [f for pair in zip(stock_figures, ours_figures, strict=True) for f in pair]
 
 
-def _bench_batch(
-    step: TrainingStep,
-    stock: StockStep,
-    side: int,
-    batch: int,
-    steps: int,
-    warmup: int,
-    compile_blocks: bool,
-) -> list[StepFigures]:
+@dataclass(frozen=True)
+class _Workload:
+    """One batch size's inputs, and the figures that don't depend on timing."""
+
+    common: dict  # StepFigures fields: family, side, batch, flops_per_step, peak_flops
+    numerics: float
+    pixels: torch.Tensor
+    prompts: dict[str, torch.Tensor]
+    mean: torch.Tensor
+    std: torch.Tensor
+    generator: torch.Generator
+
+    def draw(self) -> Batch:
+        """A batch as the trainer builds it from the latent cache."""
+        noise = torch.randn(self.mean.shape, generator=self.generator).to(self.mean.device)
+        return Batch(self.mean + self.std * noise, self.prompts, self.common["side"])
+
+
+def _workload(step: TrainingStep, stock: StockStep, side: int, batch: int) -> _Workload:
     device, dtype = step.denoiser.device, step.denoiser.dtype
     images = np.stack([np.asarray(i) for i, _ in synth_portraits(batch, seed=batch)])
     pixels = upscale(images, side // 24).to(device)
     family_name = step.config.family
     prompts = _prompts(family_name, step.denoiser, batch, dtype)
     mean, std = vae_latents(stock.encoder, pixels)  # what the latent cache holds
-    generator = torch.Generator().manual_seed(0)
-
-    def ours() -> torch.Tensor:
-        draw = torch.randn(mean.shape, generator=generator).to(device)
-        return step(Batch(mean + std * draw, prompts, side), generator)
-
-    numerics = stock.loss_gap(mean, prompts, side)
+    load = _Workload(
+        {},
+        stock.loss_gap(mean, prompts, side),
+        pixels,
+        prompts,
+        mean,
+        std,
+        torch.Generator().manual_seed(0),
+    )
+    load.common.update(family=family_name, side=side, batch=batch)
     with FlopCounterMode(display=False) as counter:
-        ours()
-    common = {"family": family_name, "side": side, "batch": batch}
-    common |= {"flops_per_step": counter.get_total_flops(), "peak_flops": _peak(device)}
-    figures = []
-    for variant, run, compiled in (
-        ("stock", lambda: stock(pixels, prompts, side, generator), False),
-        ("ours", ours, compile_blocks),
-    ):
-        cuda = device.type == "cuda"
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(device)
-        if compiled:
-            step.compile()
-        first = _timed(run, warmup, device)
-        ms = _timed(run, steps, device)
-        figures.append(
-            StepFigures(
-                variant=variant,
-                ms_per_step=ms,
-                peak_memory_gib=torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
-                numerics=numerics if variant == "ours" else 0.0,
-                compile_seconds=(first - ms) * warmup / 1000 if compiled else None,
-                **common,
-            )
-        )
-    return figures
+        step(load.draw(), load.generator)
+    load.common.update(flops_per_step=counter.get_total_flops(), peak_flops=_peak(device))
+    return load
+
+
+def _measure(
+    variant: str,
+    run: Callable[[], object],
+    load: _Workload,
+    steps: int,
+    warmup: int,
+    compiled: bool = False,
+) -> StepFigures:
+    device = load.pixels.device
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+    first = _timed(run, warmup, device)
+    ms = _timed(run, steps, device)
+    return StepFigures(
+        variant=variant,
+        ms_per_step=ms,
+        peak_memory_gib=torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
+        numerics=load.numerics if variant == "ours" else 0.0,
+        compile_seconds=(first - ms) * warmup / 1000 if compiled else None,
+        **load.common,
+    )
 
 
 class StockStep:
@@ -291,7 +314,7 @@ def markdown(figures: list[StepFigures]) -> str:
             f"{f.ms_per_step:.1f}",
             f"{f.images_per_second:.2f}",
             "-" if f.peak_memory_gib is None else f"{f.peak_memory_gib:.1f}",
-            f"{f.flops_per_step / 1e9:.1f}",
+            f"{f.flops_per_step / 1e9:.2f}",
             "-" if f.mfu is None else f"{f.mfu:.1%}",
             f"{stock[(f.family, f.batch)] / f.ms_per_step:.2f}x",
             f"{f.numerics:.1e}",

@@ -1,6 +1,10 @@
 """`bespoke bench gpu` at tiny size on a CPU: it runs both steps and its figures add up."""
 
+import pytest
+import torch
+
 from bespoke_pipeline.training.gpu_bench import bench_family, markdown
+from bespoke_pipeline.training.random_models import flux_transformer, sdxl_unet, vae
 
 
 def test_the_benchmark_times_both_steps_and_counts_flops():
@@ -17,3 +21,20 @@ def test_the_benchmark_times_both_steps_and_counts_flops():
     assert figures[1].numerics < 1e-5  # float32 on a CPU: the same loss
     table = markdown(figures)
     assert table.count("\n") == 1 + len(figures) and "| flux | 48 | 2 | ours |" in table
+
+
+@pytest.mark.parametrize(
+    ("build", "parameters"),
+    [
+        (lambda: sdxl_unet("full"), 2_567_463_684),  # stable-diffusion-xl-base-1.0 unet
+        (lambda: flux_transformer("full"), 11_901_408_320),  # FLUX.1-dev transformer
+        (lambda: vae("sdxl", "full"), 83_653_863),
+        (lambda: vae("flux", "full"), 83_819_683),
+    ],
+)
+def test_full_size_architectures_match_the_published_models(build, parameters):
+    """Built on the meta device (no memory, no weights): the benchmark's full-size models
+    have exactly the published parameter counts."""
+    with torch.device("meta"):
+        model = build()
+    assert sum(p.numel() for p in model.parameters()) == parameters
