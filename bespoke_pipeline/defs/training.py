@@ -28,7 +28,7 @@ TRAINING_CONFIGS = dg.StaticPartitionsDefinition(config_names())
 TRAINING_POOL = "gpu"
 
 
-@dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS, pool=TRAINING_POOL)
+@dg.asset(group_name=GROUP, code_version="2", partitions_def=TRAINING_CONFIGS, pool=TRAINING_POOL)
 def lora(
     context: dg.AssetExecutionContext,
     training_package: dict,

@@ -7,7 +7,7 @@ What makes it faster than the stock diffusers loop, each at equal numerics:
   LoRA branch in float32, so autocast's per-op dtype copies only cost launches;
 - AdamW fused into one kernel on a GPU;
 - the loss is returned without `.item()`, so the host queues the next step while the GPU
-  still runs this one (the trainer reads losses in blocks, `trainer.PROGRESS_EVERY`);
+  still runs this one (the trainer reads losses in blocks, `lora.PROGRESS_EVERY`);
 - optionally the denoiser's repeated blocks are compiled (`compile_repeated_blocks`),
   which builds each block kind once instead of the whole graph.
 """

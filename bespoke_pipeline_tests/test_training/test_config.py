@@ -65,6 +65,8 @@ def test_only_configs_this_machine_can_train_are_available():
     assert unavailable_reason(tiny, cuda=False) is None
     sdxl = load_config(CONFIG_DIR / "sdxl.yaml")
     assert "needs a CUDA GPU" in unavailable_reason(sdxl, cuda=False)
+    assert unavailable_reason(sdxl, cuda=True) is None  # a hub id resolves when training starts
+    assert unavailable_reason(sdxl.model_copy(update={"allow_cpu": True}), cuda=False) is None
     missing = tiny.model_copy(update={"base_model": "data/base/nowhere"})
     assert (
         unavailable_reason(missing, cuda=False)
