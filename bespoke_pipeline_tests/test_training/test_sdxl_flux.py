@@ -212,3 +212,11 @@ def test_upscaling_makes_every_cell_an_exact_block():
     assert torch.equal(blocks.amin(dim=(3, 5)), blocks.amax(dim=(3, 5)))
     expected = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     torch.testing.assert_close(blocks[:, :, :, 0, :, 0], expected)
+
+
+def test_a_hub_id_that_is_not_cached_offline_is_named_in_the_error(tmp_path):
+    config = TrainingConfig.model_validate(
+        tiny_family_config(Path("someone/not-downloaded-sdxl"), "sdxl")
+    )
+    with pytest.raises(FileNotFoundError, match="'someone/not-downloaded-sdxl' is not a local"):
+        LoraTrainer(config, "sdxl", micro_data(), tmp_path)
