@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -165,44 +165,37 @@ def bench_family(
     return [f for pair in zip(stock_figures, ours_figures, strict=True) for f in pair]
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Workload:
     """One batch size's inputs, and the figures that don't depend on timing."""
 
-    common: dict  # StepFigures fields: family, side, batch, flops_per_step, peak_flops
-    numerics: float
+    family: str
+    side: int
     pixels: torch.Tensor
     prompts: dict[str, torch.Tensor]
-    mean: torch.Tensor
+    mean: torch.Tensor  # the latent distribution, as the latent cache holds it
     std: torch.Tensor
-    generator: torch.Generator
+    numerics: float
+    generator: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))
+    flops_per_step: float = 0.0
 
     def draw(self) -> Batch:
         """A batch as the trainer builds it from the latent cache."""
         noise = torch.randn(self.mean.shape, generator=self.generator).to(self.mean.device)
-        return Batch(self.mean + self.std * noise, self.prompts, self.common["side"])
+        return Batch(self.mean + self.std * noise, self.prompts, self.side)
 
 
 def _workload(step: TrainingStep, stock: StockStep, side: int, batch: int) -> _Workload:
     device, dtype = step.denoiser.device, step.denoiser.dtype
     images = np.stack([np.asarray(i) for i, _ in synth_portraits(batch, seed=batch)])
     pixels = upscale(images, side // 24).to(device)
-    family_name = step.config.family
-    prompts = _prompts(family_name, step.denoiser, batch, dtype)
-    mean, std = vae_latents(stock.encoder, pixels)  # what the latent cache holds
-    load = _Workload(
-        {},
-        stock.loss_gap(mean, prompts, side),
-        pixels,
-        prompts,
-        mean,
-        std,
-        torch.Generator().manual_seed(0),
-    )
-    load.common.update(family=family_name, side=side, batch=batch)
+    prompts = _prompts(step.config.family, step.denoiser, batch, dtype)
+    mean, std = vae_latents(stock.encoder, pixels)
+    numerics = stock.loss_gap(mean, prompts, side)
+    load = _Workload(step.config.family, side, pixels, prompts, mean, std, numerics)
     with FlopCounterMode(display=False) as counter:
         step(load.draw(), load.generator)
-    load.common.update(flops_per_step=counter.get_total_flops(), peak_flops=_peak(device))
+    load.flops_per_step = counter.get_total_flops()
     return load
 
 
@@ -226,7 +219,11 @@ def _measure(
         peak_memory_gib=torch.cuda.max_memory_allocated(device) / 2**30 if cuda else None,
         numerics=load.numerics if variant == "ours" else 0.0,
         compile_seconds=(first - ms) * warmup / 1000 if compiled else None,
-        **load.common,
+        family=load.family,
+        side=load.side,
+        batch=len(load.pixels),
+        flops_per_step=load.flops_per_step,
+        peak_flops=_peak(device),
     )
 
 

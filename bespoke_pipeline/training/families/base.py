@@ -1,4 +1,4 @@
-"""The model-family interface. What differs between model families: how the pipeline loads, how
+"""What differs between model families, behind one interface: how the pipeline loads, how
 images and captions become the cached tensors a training step needs, the loss, how samples
 are drawn, and the LoRA file other tools load. The trainer, the cache, the evaluation and
 `bespoke generate` are written once against `ModelFamily`.
