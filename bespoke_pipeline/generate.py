@@ -12,11 +12,9 @@ from PIL import Image
 from bespoke_pipeline.evaluation.promotion import read_production
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.pixelart.snap import snap_to_grid
-from bespoke_pipeline.training.base_weights import BaseWeights
 from bespoke_pipeline.training.checkpoints import load_checkpoint, read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
-from bespoke_pipeline.training.families import family_for
-from bespoke_pipeline.training.families.base import placement
+from bespoke_pipeline.training.families import sampling_pipeline
 from bespoke_pipeline.training.lora import SAMPLE_STEPS
 
 #: For a checkpoint that was never scored: the settings of the trainer's own samples.
@@ -52,11 +50,8 @@ def generate(
     best = record or UNSCORED
     guidance = best["guidance_scale"] if guidance_scale is None else guidance_scale
     steps = best["steps"] if steps is None else steps
-    family = family_for(config)
-    pipe = family.load(BaseWeights.resolve(config).path, *placement(config))
+    pipe, render = sampling_pipeline(config)
     load_checkpoint(pipe, checkpoint)
-    side = family.sample_side(pipe, config.resolution)
-    generator = torch.Generator().manual_seed(seed)
-    raw = family.render(pipe, [prompt], steps, guidance, generator, side)[0]
+    raw = render([prompt], steps, guidance, torch.Generator().manual_seed(seed))[0]
     palette = record["palette"] if record else None  # production: the training set's colors
     return Generated(snap_to_grid(raw, palette=palette), raw, checkpoint, guidance, steps)

@@ -55,7 +55,7 @@ def lora(
                 **config.model_dump(mode="json"),
                 "epochs": trainer.epochs,
                 "dataset_sha256": data.sha256,
-                "base_model_sha256": trainer.base.sha256,
+                "base_model_sha256": trainer.base_sha256,
                 "training_sides": ",".join(str(s.side) for s in trainer.sides),
                 "attention": trainer.step.attention_name,
                 "encoded_data": trainer.cache_source,

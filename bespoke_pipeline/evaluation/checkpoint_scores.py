@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +18,10 @@ from bespoke_pipeline.evaluation.scoring import (
     score_model,
 )
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
-from bespoke_pipeline.training.base_weights import BaseWeights
 from bespoke_pipeline.training.checkpoints import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
-from bespoke_pipeline.training.families import family_for
-from bespoke_pipeline.training.families.base import placement
+from bespoke_pipeline.training.families import sampling_pipeline
 from bespoke_pipeline.training.plots import labelled_rows
 
 BASE_EPOCH = 0
@@ -59,9 +56,7 @@ def score_run(
     every model family is scored the same way."""
     prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
     reference = ReferenceData.of(data.images)
-    family = family_for(config)
-    pipe = family.load(BaseWeights.resolve(config).path, *placement(config))
-    render = partial(family.render, pipe, side=family.sample_side(pipe, config.resolution))
+    pipe, render = sampling_pipeline(config)
     scores: dict[int, ModelScore] = {}
     for epoch in [BASE_EPOCH, *sorted(checkpoints)]:
         if epoch != BASE_EPOCH:

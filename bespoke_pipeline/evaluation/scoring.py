@@ -8,7 +8,6 @@ Weights, reference targets and gates live here and nowhere else; the README quot
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ from bespoke_pipeline.evaluation.metrics import diversity, image_metrics
 from bespoke_pipeline.evaluation.prompts import EvalPrompt
 from bespoke_pipeline.pixelart.colors import rgb_to_hex
 from bespoke_pipeline.pixelart.snap import snap_to_grid
+from bespoke_pipeline.training.families import Renderer
 
 #: Composite score = sum of weight x accuracy (weights sum to 1; a metric no prompt asks
 #: about drops out and the rest are rescaled). Layout and the colors the user names most
@@ -108,10 +108,6 @@ class ModelScore:
     per_setting: pd.DataFrame  # accuracies and composite per sampler setting
     best: pd.Series  # the per_setting row with the highest composite
     previews: list[Image.Image]  # first sample of each prompt at the best setting, snapped
-
-
-#: Draws images: (prompts, steps, guidance_scale, generator) -> one image per prompt.
-Renderer = Callable[[list[str], int, float, torch.Generator], list[Image.Image]]
 
 
 def score_model(

@@ -10,7 +10,6 @@ single-file checkpoints some repos also carry.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import snapshot_download
@@ -22,15 +21,9 @@ DIFFUSERS_FOLDERS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/
 DENOISERS = ("unet", "transformer")
 
 
-@dataclass(frozen=True)
-class BaseWeights:
-    path: Path
-    sha256: str  # of the denoiser's weights: what a LoRA was trained against
-
-    @classmethod
-    def resolve(cls, config: TrainingConfig) -> BaseWeights:
-        path = config.base_model_path() or _hub_snapshot(config.base_model)
-        return cls(path, denoiser_sha256(path))
+def base_model_folder(config: TrainingConfig) -> Path:
+    """The diffusers folder of the config's base model: the local one, or the hub snapshot."""
+    return config.base_model_path() or _hub_snapshot(config.base_model)
 
 
 def _hub_snapshot(repo_id: str) -> Path:
@@ -45,8 +38,9 @@ def _hub_snapshot(repo_id: str) -> Path:
 
 
 def denoiser_sha256(base: Path) -> str:
-    """sha256 of the denoiser's full-precision weight file, or of the digests of its shards
-    in order. Variants (`*.fp16.safetensors`) are not what gets loaded, so they don't count."""
+    """What a LoRA was trained against: sha256 of the denoiser's full-precision weight
+    file, or of the digests of its shards in order. Variants (`*.fp16.safetensors`) are not
+    what gets loaded, so they don't count."""
     for name in DENOISERS:
         files = sorted(
             f

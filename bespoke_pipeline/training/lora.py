@@ -27,7 +27,7 @@ from bespoke_pipeline import __version__
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.base_model import REFERENCE_PROMPTS
-from bespoke_pipeline.training.base_weights import BaseWeights
+from bespoke_pipeline.training.base_weights import base_model_folder, denoiser_sha256
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     STATE_FILE,
@@ -40,6 +40,7 @@ from bespoke_pipeline.training.data import TrainingData
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.base import Batch, ModelFamily, placement
 from bespoke_pipeline.training.latent_cache import cache_key, encoded_data
+from bespoke_pipeline.training.resolution import sample_side
 from bespoke_pipeline.training.step import TrainingStep
 
 SAMPLE_SEED = 1234
@@ -87,9 +88,9 @@ def render_samples(
     return contact_sheet(tiles, columns=len(tiles), scale=PREVIEW_SIDE // SIZE)
 
 
-def run_key(config: TrainingConfig, data: TrainingData, base: BaseWeights) -> str:
+def run_key(config: TrainingConfig, data: TrainingData, base_sha256: str) -> str:
     """Same config, data and base weights: same run folder, so nothing is retrained."""
-    return f"{config.digest()}-{data.sha256[:12]}-{base.sha256[:12]}"
+    return f"{config.digest()}-{data.sha256[:12]}-{base_sha256[:12]}"
 
 
 class LoraTrainer:
@@ -108,16 +109,17 @@ class LoraTrainer:
         self.config_name = config_name
         self.data = data
         self.family = family_for(config)
-        self.base = BaseWeights.resolve(config)
-        self.run_dir = runs_dir / run_key(config, data, self.base)
+        base = base_model_folder(config)
+        self.base_sha256 = denoiser_sha256(base)
+        self.run_dir = runs_dir / run_key(config, data, self.base_sha256)
         self.device, self.dtype = placement(config)
-        self.pipe = self.family.load(self.base.path, self.device, self.dtype)
+        self.pipe = self.family.load(base, self.device, self.dtype)
         for component in self.pipe.components.values():
             if isinstance(component, torch.nn.Module):
                 component.requires_grad_(False)
         self.denoiser = self.family.denoiser(self.pipe)
         self.sides = self.family.sides(self.pipe, config.resolution)
-        self.sample_side = self.family.sample_side(self.pipe, config.resolution)
+        self.sample_side = sample_side(self.sides)
         for side in self.sides:
             if side.explanation():
                 log(side.explanation())
@@ -134,7 +136,7 @@ class LoraTrainer:
         # a module the export layout can't hold fails now, not after the first epoch
         lora_state = get_peft_model_state_dict(self.denoiser)
         self.family.export(lora_state, config.lora_alpha, self.denoiser)
-        key = cache_key(self.family, self.base.sha256, data, self.sides)
+        key = cache_key(self.family, self.base_sha256, data, self.sides)
         disk = cache_dir if config.cache_latents_to_disk else None
         encoded, self.cache_source = encoded_data(
             self.family, self.pipe, data, self.sides, key, disk
@@ -249,7 +251,7 @@ class LoraTrainer:
                     "step": step,
                     "mean_loss": mean_loss,
                     "base_model": self.config.base_model,
-                    "base_model_sha256": self.base.sha256,
+                    "base_model_sha256": self.base_sha256,
                     "dataset_sha256": self.data.sha256,
                     "sides": [s.side for s in self.sides],
                     "code_version": __version__,

@@ -18,6 +18,9 @@ import torch
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.pipeline import to_tensor
 
+#: The side samples and evaluation render at when a config trains at several: 24 x 32.
+PREFERRED_SIDE = 768
+
 
 @dataclass(frozen=True)
 class Side:
@@ -53,6 +56,11 @@ def exact_sides(requested: tuple[int, ...], model_multiple: int) -> list[Side]:
         if nearest not in [s.side for s in sides]:
             sides.append(Side(side, nearest, multiple))
     return sides
+
+
+def sample_side(sides: list[Side]) -> int:
+    """Samples and evaluation render at one training side: the one nearest 768."""
+    return min((s.side for s in sides), key=lambda side: abs(side - PREFERRED_SIDE))
 
 
 def upscale(images: np.ndarray, factor: int) -> torch.Tensor:

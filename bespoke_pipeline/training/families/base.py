@@ -19,9 +19,6 @@ from torch.nn.attention import SDPBackend
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.resolution import Side, exact_sides
 
-#: The side samples and evaluation render at when a config trains at several: 24 x 32.
-PREFERRED_SIDE = 768
-
 
 @dataclass(frozen=True)
 class Batch:
@@ -118,11 +115,6 @@ class ModelFamily(ABC):
     def sides(self, pipe: DiffusionPipeline, resolution: tuple[int, ...]) -> list[Side]:
         multiple = self.model_multiple(getattr(pipe, "vae", None), self.denoiser(pipe))
         return exact_sides(resolution, multiple)
-
-    def sample_side(self, pipe: DiffusionPipeline, resolution: tuple[int, ...]) -> int:
-        """Samples and evaluation render at one training side: the one nearest 768."""
-        sides = [s.side for s in self.sides(pipe, resolution)]
-        return min(sides, key=lambda side: abs(side - PREFERRED_SIDE))
 
     def save_lora(
         self,
