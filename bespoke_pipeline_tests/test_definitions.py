@@ -14,6 +14,7 @@ def test_dagster_finds_one_definitions_object_in_the_package():
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
         "raw_images",
         "captions",
+        "dataset_profile",
         "training_package",
         "lora",
         "lora_checkpoints",

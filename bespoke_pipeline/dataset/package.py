@@ -1,6 +1,8 @@
 """The training package: a zip of image + same-name .txt pairs, the layout Replicate,
 CivitAI and kohya all read, plus a manifest with the SHA-256 of every member.
 
+Images are the recovered 24x24 grids (optionally upscaled by an integer factor), never the
+user's files: a 576 px export or a file with a few stray pixels trains as the grid it shows.
 Byte-identical for identical inputs (sorted members, fixed timestamps and permissions), so
 the package hash is a dataset version that training runs can record.
 """
@@ -13,12 +15,14 @@ import json
 import os
 import re
 import unicodedata
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from bespoke_pipeline.dataset.images import read_pixel_art
 from bespoke_pipeline.pixelart.layout import SIZE
 
 MANIFEST_NAME = "manifest.json"
@@ -76,17 +80,26 @@ def build_package(
         ],
     }
     manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as archive:
-        for name, data, _ in [*members, (MANIFEST_NAME, manifest_bytes, "")]:
-            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            archive.writestr(info, data, compresslevel=9)
-    os.replace(tmp, out_path)
+    _write_zip_atomically([*members, (MANIFEST_NAME, manifest_bytes, "")], out_path)
     return manifest
+
+
+def _write_zip_atomically(members: list[tuple[str, bytes, str]], out_path: Path) -> None:
+    """Readers see the old zip or the new one, never half of one; the temporary name is
+    unique per call so that two runs writing the same package never share it."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w") as archive:
+            for name, data, _ in members:
+                info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                info.create_system = 3
+                archive.writestr(info, data, compresslevel=9)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def verify_package(path: Path) -> list[str]:
@@ -121,11 +134,13 @@ def _unique(stem: str, used: set[str]) -> str:
 
 
 def _image_bytes(path: Path, factor: int) -> bytes:
-    """The user's file verbatim, or a nearest-neighbour upscaled copy."""
-    if factor == 1:
-        return path.read_bytes()
-    with Image.open(path) as image:
-        big = image.convert("RGBA").resize((SIZE * factor, SIZE * factor), Image.Resampling.NEAREST)
+    """The file's recovered grid as PNG, nearest-neighbour upscaled by `factor`; RGB when
+    fully opaque, since some trainers mishandle an alpha channel they don't need."""
+    image = read_pixel_art(path).image
+    if image.getextrema()[3][0] == 255:
+        image = image.convert("RGB")
+    if factor > 1:
+        image = image.resize((SIZE * factor, SIZE * factor), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
-    big.save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -9,7 +9,6 @@ from typing import Literal
 import pandas as pd
 
 from bespoke_pipeline.dataset.images import (
-    DEFAULT_MAX_COLORS,
     BadInputError,
     file_digest,
     pixel_digest,
@@ -26,9 +25,13 @@ class RawFile:
     reason: str | None = None
     sha256: str | None = None
     caption_file: str | None = None
+    #: For ok images: the file's side in pixels (24, 576, ...) and what reading it found
+    #: worth a look (a recovered grid, smeared edges), "; "-joined.
+    source_side: int | None = None
+    warning: str | None = None
 
 
-def scan_raw_dir(raw_dir: Path, max_colors: int = DEFAULT_MAX_COLORS) -> list[RawFile]:
+def scan_raw_dir(raw_dir: Path, max_colors: int | None = None) -> list[RawFile]:
     """One record per file directly in `raw_dir`, sorted by name. Reads only; the folder is
     the user's source of truth and is never modified."""
     if not raw_dir.is_dir():
@@ -57,14 +60,17 @@ def scan_raw_dir(raw_dir: Path, max_colors: int = DEFAULT_MAX_COLORS) -> list[Ra
     return records
 
 
-def _scan_image(path: Path, max_colors: int, first_with_pixels: dict[str, str]) -> RawFile:
+def _scan_image(path: Path, max_colors: int | None, first_with_pixels: dict[str, str]) -> RawFile:
+    """Duplicates are found on the recovered grid, so a 576 px export of a 24 px file in
+    the folder is one."""
     caption = path.with_suffix(".txt")
     caption_file = caption.name if caption.is_file() else None
     try:
-        digest = pixel_digest(read_pixel_art(path, max_colors))
+        art = read_pixel_art(path, max_colors)
     except BadInputError as error:
         return RawFile(path.name, "rejected", error.reason, file_digest(path), caption_file)
     sha = file_digest(path)
+    digest = pixel_digest(art.image)
     if digest in first_with_pixels:
         return RawFile(
             path.name,
@@ -74,9 +80,11 @@ def _scan_image(path: Path, max_colors: int, first_with_pixels: dict[str, str]) 
             caption_file,
         )
     first_with_pixels[digest] = path.name
-    return RawFile(path.name, "ok", None, sha, caption_file)
+    warning = "; ".join(art.warnings) or None
+    return RawFile(path.name, "ok", None, sha, caption_file, art.source_side, warning)
 
 
 def records_frame(records: list[RawFile]) -> pd.DataFrame:
-    columns = ["file", "status", "reason", "sha256", "caption_file"]
-    return pd.DataFrame([asdict(r) for r in records], columns=columns)
+    columns = ["file", "status", "reason", "sha256", "caption_file", "source_side", "warning"]
+    frame = pd.DataFrame([asdict(r) for r in records], columns=columns)
+    return frame.astype({"source_side": "Int64"})  # whole pixels, empty where not read

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from bespoke_pipeline.dataset.captions import agreement_table
 from bespoke_pipeline.dataset.package import verify_package
 from bespoke_pipeline.defs.dataset import captions, raw_images, training_package
 from bespoke_pipeline.defs.recording import markdown_table
@@ -38,12 +39,19 @@ def enough_images(raw_images: pd.DataFrame) -> dg.AssetCheckResult:
 def captions_agree_with_pixels(captions: pd.DataFrame) -> dg.AssetCheckResult:
     flagged = captions[captions.problems != ""]
     excluded = int((~captions.included).sum())
+    user = captions[captions.source == "user"]
+    agreeing = int((~user.flagged).sum())
     return dg.AssetCheckResult(
         passed=flagged.empty,
         severity=dg.AssetCheckSeverity.ERROR if excluded else dg.AssetCheckSeverity.WARN,
         metadata={
+            "agreeing_share": dg.MetadataValue.float(
+                round(agreeing / len(user), 4) if len(user) else 1.0
+            ),
+            "agreeing": agreeing,
             "flagged": len(flagged),
             "excluded": excluded,
+            "per_attribute": markdown_table(agreement_table(user)),
             "files": markdown_table(flagged[["file", "included", "problems"]], 200),
         },
     )

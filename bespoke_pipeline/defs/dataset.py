@@ -1,4 +1,4 @@
-"""raw_images -> captions -> training_package."""
+"""raw_images -> captions -> training_package, and dataset_profile beside the package."""
 
 import json
 from pathlib import Path
@@ -7,13 +7,20 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from bespoke_pipeline.dataset.captions import caption_image, captions_frame
+from bespoke_pipeline.dataset.captions import (
+    agreement_table,
+    caption_image,
+    captions_frame,
+    disagreements,
+    vocabulary_report,
+)
 from bespoke_pipeline.dataset.images import file_digest, read_pixel_art
 from bespoke_pipeline.dataset.package import PackageEntry, build_package
+from bespoke_pipeline.dataset.profile import layout_profile, profile_frame
 from bespoke_pipeline.dataset.scan import records_frame, scan_raw_dir
 from bespoke_pipeline.defs.recording import record
 from bespoke_pipeline.defs.resources import ArtifactStore, DatasetResource, MlflowResource
-from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
+from bespoke_pipeline.pixelart.contact_sheet import annotated_sheet, contact_sheet
 
 GROUP = "dataset"
 
@@ -24,8 +31,35 @@ def _fail_if_strict(dataset: DatasetResource, problems: pd.DataFrame, what: str)
         raise dg.Failure(description=f"strict mode: {len(lines)} {what}:\n" + "\n".join(lines))
 
 
+def _grid(dataset: DatasetResource, file: str):
+    return read_pixel_art(dataset.raw_path / file, dataset.max_colors).image
+
+
 def _sheet(dataset: DatasetResource, files: pd.Series):
-    return contact_sheet([read_pixel_art(dataset.raw_path / f, dataset.max_colors) for f in files])
+    return contact_sheet([_grid(dataset, f) for f in files])
+
+
+def _flagged_sheet(dataset: DatasetResource, wrong: pd.DataFrame):
+    """The flagged images with each disagreement's said/seen colours as swatches."""
+    rows = [
+        (
+            _grid(dataset, file),
+            file,
+            list(zip(group.attribute, group.said_hex, group.seen_hex, strict=True)),
+        )
+        for file, group in wrong.groupby("file", sort=True)
+    ]
+    return annotated_sheet(rows)
+
+
+def _no_usable_images(dataset: DatasetResource, raw_images: pd.DataFrame) -> dg.Failure:
+    rejected = raw_images[raw_images.status == "rejected"]
+    reasons = [f"{row.file}: {row.reason}" for row in rejected.head(20).itertuples()]
+    more = f"\n... and {len(rejected) - 20} more" if len(rejected) > 20 else ""
+    return dg.Failure(
+        description=f"no usable image in {dataset.raw_dir}: {len(raw_images)} files, "
+        f"{len(rejected)} rejected" + (":\n" + "\n".join(reasons) + more if reasons else "")
+    )
 
 
 @dg.asset(group_name=GROUP, code_version="1")
@@ -52,23 +86,29 @@ def raw_images(
             "accepted": len(accepted),
             "rejected": len(rejected),
             "ignored": int((frame.status == "ignored").sum()),
+            "with_warnings": int(accepted.warning.notna().sum()),
         },
         images={"contact_sheet.png": _sheet(dataset, accepted.file)},
-        tables={"problems.csv": frame[frame.status != "ok"][["file", "status", "reason"]]},
+        tables={
+            "problems.csv": frame[frame.status != "ok"][["file", "status", "reason"]],
+            "warnings.csv": accepted[accepted.warning.notna()][["file", "source_side", "warning"]],
+        },
     )
     return dg.Output(frame, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, code_version="1")
+@dg.asset(group_name=GROUP, code_version="2")
 def captions(
     context: dg.AssetExecutionContext,
     raw_images: pd.DataFrame,
     dataset: DatasetResource,
     mlflow: MlflowResource,
 ) -> dg.Output[pd.DataFrame]:
-    """One caption per accepted image: the user's .txt verbatim (checked against the pixels)
-    or a generated one in the reference template."""
+    """One caption per accepted image: the user's .txt verbatim, checked against the pixels
+    attribute by attribute, or a generated one in the reference template."""
     files = raw_images[raw_images.status == "ok"].file
+    if files.empty:
+        raise _no_usable_images(dataset, raw_images)
     frame = captions_frame(
         [
             caption_image(dataset.raw_path, f, dataset.trigger_word, dataset.max_colors)
@@ -77,20 +117,53 @@ def captions(
     )
     excluded = frame[~frame.included].rename(columns={"problems": "reason"})
     _fail_if_strict(dataset, excluded, "unusable captions")
+    user = frame[frame.source == "user"]
+    wrong = disagreements(user)
     metadata = record(
         context,
         mlflow,
         params={"trigger_word": dataset.trigger_word},
         metrics={
             "images": len(frame),
-            "user_captions": int((frame.source == "user").sum()),
+            "user_captions": len(user),
             "generated_captions": int((frame.source == "generated").sum()),
+            "flagged": int(user.flagged.sum()),
             "with_problems": int((frame.problems != "").sum()),
             "excluded": len(excluded),
         },
-        images={"contact_sheet.png": _sheet(dataset, frame[frame.included].file)},
-        tables={"captions.csv": frame[["file", "source", "included", "caption", "problems"]]},
+        images={
+            "contact_sheet.png": _sheet(dataset, frame[frame.included].file),
+            **({"flagged.png": _flagged_sheet(dataset, wrong)} if not wrong.empty else {}),
+        },
+        tables={
+            "captions.csv": frame[["file", "source", "included", "caption", "problems"]],
+            "agreement.csv": agreement_table(user),
+            "disagreements.csv": wrong,
+            "vocabulary.csv": vocabulary_report(user),
+        },
     )
+    return dg.Output(frame, metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, code_version="1")
+def dataset_profile(
+    context: dg.AssetExecutionContext, captions: pd.DataFrame, mlflow: MlflowResource
+) -> dg.Output[pd.DataFrame]:
+    """Where the set's features really are (pupils, irises, nose, mouth, collar) and where
+    its captions say they are: one finding per feature for the whole set."""
+    profile = layout_profile(captions)
+    findings = [f for p in profile if (f := p.finding())]
+    for finding in findings:
+        context.log.warning(finding)
+    frame = profile_frame(profile)
+    metadata = record(
+        context,
+        mlflow,
+        metrics={"findings": len(findings)},
+        tables={"layout_profile.csv": frame},
+        texts={"findings.txt": "\n".join(findings) or "captions agree with the pixels' layout"},
+    )
+    metadata["findings"] = dg.MetadataValue.md("\n".join(f"- {f}" for f in findings) or "none")
     return dg.Output(frame, metadata=metadata)
 
 

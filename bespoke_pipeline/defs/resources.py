@@ -10,7 +10,6 @@ import dagster as dg
 from pydantic import Field
 
 from bespoke_pipeline import __version__
-from bespoke_pipeline.dataset.images import DEFAULT_MAX_COLORS
 from bespoke_pipeline.defs.io_manager import TableIOManager
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings, QualityGates
 from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
@@ -22,10 +21,15 @@ from bespoke_pipeline.training.config import CONFIG_DIR, TrainingConfig, load_co
 class DatasetResource(dg.ConfigurableResource):
     """Where the user's images are and how strictly they are checked."""
 
-    raw_dir: str = Field(default=str(RAW_DIR), description="Folder of 24x24 PNG + .txt pairs.")
-    max_colors: int = Field(
-        default=DEFAULT_MAX_COLORS,
-        description="More distinct colors than this means anti-aliasing.",
+    raw_dir: str = Field(
+        default=str(RAW_DIR),
+        description="Folder of PNG + .txt pairs: 24x24 grids, or exports upscaled by a whole "
+        "factor (576 = 24 x 24).",
+    )
+    max_colors: int | None = Field(
+        default=None,
+        description="Refuse images with more distinct colors than this. Off by default: "
+        "shaded hair and gradient backgrounds are legitimate pixel art.",
     )
     trigger_word: str = Field(default=DEFAULT_TRIGGER, description="Leads generated captions.")
     strict: bool = Field(

@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from bespoke_pipeline.pixelart.colors import COLORS, color_name, rgb_to_hex, to_lab
+from bespoke_pipeline.pixelart.colors import COLORS, color_name, hex_to_lab, rgb_to_hex
 from bespoke_pipeline.pixelart.generic import generic_punk
 from bespoke_pipeline.training.pipeline import PixelPunkPipeline
 
@@ -29,11 +29,11 @@ def base_quality(pipe: PixelPunkPipeline, count: int = 64, steps: int = 20) -> d
         num_inference_steps=steps,
         generator=torch.Generator().manual_seed(0),
     )
-    palette = to_lab(list(COLORS.values()))
+    palette = hex_to_lab(list(COLORS.values()))
     background = hair = hair_total = skin = clean = 0.0
     for image, (_, _, truth) in zip(images, cases, strict=True):
         pixels = np.asarray(image).reshape(-1, 3)
-        lab = to_lab([rgb_to_hex(p) for p in pixels])
+        lab = hex_to_lab([rgb_to_hex(p) for p in pixels])
         border = np.concatenate([np.asarray(image)[0], np.asarray(image)[-1]])
         mode = Counter(rgb_to_hex(p) for p in border).most_common(1)[0][0]
         background += color_name(mode) == color_name(truth.background)
@@ -52,5 +52,5 @@ def base_quality(pipe: PixelPunkPipeline, count: int = 64, steps: int = 20) -> d
 
 
 def _drawn(lab: np.ndarray, hex_color: str, minimum: int) -> bool:
-    target = to_lab([hex_color])[0]
+    target = hex_to_lab([hex_color])[0]
     return int((np.linalg.norm(lab - target, axis=1) <= NEAR).sum()) >= minimum

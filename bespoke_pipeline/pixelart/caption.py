@@ -2,24 +2,26 @@
 
 The template is the one from the user's Replicate notes; the trigger word leads, as in their
 test prompts ("TOK bespoke, 24x24 pixel grid portrait, ..."). Parsing is tolerant of the
-short forms people write by hand ("brown hair, blue eyes, light skin tone"), because a
-user's own caption is used verbatim and only checked, never rewritten.
+short forms people write by hand ("brown hair, blue eyes, light skin tone") and of the
+artist's own words ("black hair with dark gray cap featuring L logo", "gradient
+teal-to-green striped background"), because a user's own caption is used verbatim and only
+checked, never rewritten. Colour phrases are kept as written and resolved by
+`color_words`, so a word outside any list is an unreadable attribute, not an error.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from typing import Literal
+
+import numpy as np
 
 from bespoke_pipeline.pixelart import layout
-from bespoke_pipeline.pixelart.colors import (
-    COLORS,
-    SAME_COLOR_DELTA_E,
-    color_name,
-    delta_e,
-    lookup_color,
-)
+from bespoke_pipeline.pixelart.color_words import ColourPhrase, describe, resolve
+from bespoke_pipeline.pixelart.colors import delta_e_2000, hex_to_lab, lab_to_hex
 from bespoke_pipeline.pixelart.portrait import Portrait
+from bespoke_pipeline.pixelart.regions import Regions
 
 DEFAULT_TRIGGER = "TOK"
 STYLE_WORD = "bespoke"
@@ -39,20 +41,22 @@ _CLOSING = (
 
 @dataclass(frozen=True)
 class CaptionAttributes:
-    """What a caption states. None means "not stated", which is never a contradiction."""
+    """What a caption states, colours as the phrases written. None means "not stated",
+    which is never a contradiction."""
 
     sex: str | None = None
-    background: str | None = None  # a color name, or "transparent"
-    hair: str | None = None  # a color name, or "bald"
+    background: str | None = None  # a colour phrase ("gradient teal-to-green"), "transparent"
+    hair: str | None = None  # a colour phrase, or "bald"
     hair_style: str | None = None
     eyes: str | None = None
     lips: str | None = None
     skin: str | None = None
-    collar: str | None = None  # a color name, or "none" (bare neck)
+    collar: str | None = None  # a colour phrase, or "none" (bare neck)
     eyewear_style: str | None = None
     headwear_style: str | None = None
     headwear_color: str | None = None
     earring: bool | None = None
+    beard: str | None = None
     facing: str | None = None
 
     def stated(self) -> dict[str, object]:
@@ -120,119 +124,263 @@ def render_caption(portrait: Portrait, trigger: str = DEFAULT_TRIGGER) -> str:
 
 
 _HAIR_STYLES = "|".join(layout.HAIR_STYLES)
-_HEADWEAR = "|".join(layout.HEADWEAR)
+_HEADWEAR_WORDS = (
+    "cap|beanie|hat|crown|bandana|helmet|hood|headband|tiara|beret|headscarf|turban|visor|"
+    "headwear|headpiece"
+)
+_CLOTHES = "collar|shirt|top|jacket|hoodie|sweater|clothing|clothes|suit|tie"
 # First match wins, so the more specific patterns come first ("black shades ... covering
-# the eyes" must not be read as an eye color).
-_SEGMENTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+# the eyes" must not be read as an eye colour).
+_CLAUSES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
     for name, pattern in (
-        ("shades", r"\bshades\b"),
-        ("glasses", r"\bglasses\b"),
-        ("headwear", rf"^(?:(?:an?|the) )?(?P<color>.*?)\s*\b(?P<kind>{_HEADWEAR}|hat)\b"),
+        ("facing", r"\b(?P<facing>right|left)[- ]facing\b"),
+        ("sex", r"^(?P<sex>male|female)$"),
+        ("shades", r"\b(?:shades|sunglasses)\b"),
+        ("glasses", r"\b(?:glasses|spectacles|goggles|monocle)\b"),
+        ("headwear", rf"^(?:(?:an?|the) )?(?P<color>.*?)\s*\b(?P<kind>{_HEADWEAR_WORDS})\b"),
         ("earring", r"\bearrings?\b"),
-        ("transparent", r"\btransparent background\b"),
-        ("background", r"^(?P<color>.+?) (?:solid )?background\b"),
+        ("beard", r"^(?P<color>.+?) (?:beard|goatee|mustache|moustache|stubble)\b"),
         ("bald", r"\bbald\b"),
         ("hair", rf"^(?P<color>.+?) (?:(?P<style>{_HAIR_STYLES}) )?hair\b"),
-        ("eyes", r"^(?P<color>.+?) (?:iris )?eyes\b"),
+        ("eyes", r"^(?P<color>.+?) (?:(?:iris(?:es)? )?eyes|irises)\b"),
         ("lips", r"^(?P<color>.+?) lips\b"),
         ("skin", r"^(?P<color>.+?) skin\b"),
         ("bare_neck", r"\bbare neck\b"),
-        ("collar", r"^(?P<color>.+?) collar\b"),
-        ("sex", r"^(?P<sex>male|female)$"),
-        ("facing", r"\b(?P<facing>right|left)-facing\b"),
+        ("collar", rf"^(?P<color>.+?) (?:{_CLOTHES}|accent at bottom edge)\b"),
     )
 )
-
-
 #: Commas separate segments, except inside coordinates such as "(8,12)".
 _SEGMENT_SPLIT = re.compile(r",(?![^()]*\))")
+_CLAUSE_SPLIT = re.compile(r"\s+(?:with|featuring|and a|plus)\s+")
+_COORDINATES = {
+    "pupils": re.compile(r"pupils[^,]*?\((\d+),\s*(\d+)\)\s*and\s*\((\d+),\s*(\d+)\)"),
+    "irises": re.compile(r"iris(?:es)?\b[^,]*?\((\d+),\s*(\d+)\)\s*and\s*\((\d+),\s*(\d+)\)"),
+    "nose": re.compile(r"nose[^,]*?\((\d+),\s*(\d+)\)"),
+    "mouth_rows": re.compile(r"lips[^,]*?y=(\d+)(?:\s*[-–]\s*(\d+))?"),
+    "collar_rows": re.compile(r"bottom edge y=(\d+)\s*[-–]\s*(\d+)"),
+}
 
 
 @dataclass(frozen=True)
 class ParsedCaption:
     attributes: CaptionAttributes
-    problems: tuple[str, ...]
+    #: Coordinates the caption states ("pupils fixed at (8,12) and (13,12)"): compared with
+    #: the set's layout profile once, not with each image.
+    layout: dict[str, tuple[int, ...]]
+    #: (attribute, word) for colour words that left an attribute unreadable.
+    unknown_words: tuple[tuple[str, str], ...]
 
 
 def parse_caption(text: str) -> ParsedCaption:
-    """Read the attributes a caption states; unknown color words are reported, not guessed."""
+    """Read the attributes and coordinates a caption states."""
     found: dict[str, object] = {}
-    problems: list[str] = []
-    for segment in (s.strip().lower() for s in _SEGMENT_SPLIT.split(text)):
-        for name, pattern in _SEGMENTS:
-            match = pattern.search(segment)
-            if match:
-                _read_segment(name, match, found, problems)
-                break
-    return ParsedCaption(CaptionAttributes(**found), tuple(problems))
+    lowered = text.lower()
+    for segment in (s.strip() for s in _SEGMENT_SPLIT.split(lowered)):
+        if re.search(r"\bbackground\b", segment):
+            found.setdefault("background", _background_phrase(segment))
+            continue
+        for clause in _CLAUSE_SPLIT.split(segment):
+            for name, pattern in _CLAUSES:
+                match = pattern.search(clause.strip())
+                if match:
+                    _read_clause(name, match, found)
+                    break
+    attributes = CaptionAttributes(**found)
+    return ParsedCaption(attributes, _stated_layout(lowered), _unknown_words(attributes))
 
 
-def _read_segment(
-    name: str, match: re.Match[str], found: dict[str, object], problems: list[str]
-) -> None:
-    def color(field: str) -> None:
-        phrase = match.group("color").strip()
-        known = lookup_color(phrase)
-        if known:
-            found[field] = known
-        elif phrase:
-            problems.append(f"unknown {_label(field.removesuffix('_color'))} color '{phrase}'")
+def _background_phrase(segment: str) -> str:
+    if re.search(r"\btransparent\b", segment):
+        return "transparent"
+    # "solid" is the template's word over any background, gradients included: not a claim
+    return " ".join(re.sub(r"\b(?:solid|background)\b", " ", segment).split())
+
+
+def _read_clause(name: str, match: re.Match[str], found: dict[str, object]) -> None:
+    def colour(field: str) -> None:
+        phrase = " ".join(match.group("color").split())
+        if phrase:
+            found.setdefault(field, phrase)
 
     if name in ("shades", "glasses"):
-        found["eyewear_style"] = name
+        found.setdefault("eyewear_style", name)
     elif name == "headwear":
-        found["headwear_style"] = match.group("kind")
-        color("headwear_color")
+        found.setdefault("headwear_style", match.group("kind"))
+        colour("headwear_color")
     elif name == "earring":
         found["earring"] = True
-    elif name == "transparent":
-        found["background"] = "transparent"
     elif name == "bald":
-        found["hair"] = "bald"
+        found.setdefault("hair", "bald")
     elif name == "bare_neck":
-        found["collar"] = "none"
+        found.setdefault("collar", "none")
     elif name in ("sex", "facing"):
-        found[name] = match.group(name)
+        found.setdefault(name, match.group(name))
     else:
-        color(name)
+        colour(name)
         if name == "hair" and match.group("style"):
-            found["hair_style"] = match.group("style")
+            found.setdefault("hair_style", match.group("style"))
 
 
-def contradictions(stated: CaptionAttributes, pixels: Portrait) -> list[str]:
-    """Where a caption disagrees with what the pixels show.
+def _stated_layout(text: str) -> dict[str, tuple[int, ...]]:
+    stated = {}
+    for feature, pattern in _COORDINATES.items():
+        match = pattern.search(text)
+        if match:
+            values = [int(v) for v in match.groups() if v is not None]
+            stated[feature] = tuple(values)
+    return stated
 
-    Colors are compared perceptually, so "vibrant orange" for a slightly different orange
-    passes while "purple" for orange does not.
+
+_COLOUR_FIELDS = ("background", "hair", "eyes", "lips", "skin", "collar", "headwear_color", "beard")
+_NOT_COLOURS = {"transparent", "bald", "none"}
+
+
+def _phrase(field: str, text: str) -> ColourPhrase:
+    return resolve(text, skin=field == "skin")
+
+
+def _unknown_words(attributes: CaptionAttributes) -> tuple[tuple[str, str], ...]:
+    unknown = []
+    for field in _COLOUR_FIELDS:
+        text = getattr(attributes, field)
+        if text is None or text in _NOT_COLOURS:
+            continue
+        phrase = _phrase(field, text)
+        if not phrase.colours:
+            unknown += [(_label(field), word) for word in phrase.unknown or (text,)]
+    return tuple(unknown)
+
+
+Verdict = Literal["agrees", "disagrees", "not stated", "unreadable"]
+
+
+@dataclass(frozen=True)
+class AttributeCheck:
+    """One attribute of one caption against the pixels; the hex values are swatches."""
+
+    attribute: str
+    verdict: Verdict
+    said: str | None = None
+    seen: str | None = None
+    said_hex: str | None = None
+    seen_hex: str | None = None
+
+    def sentence(self) -> str:
+        return f"caption says {self.attribute} '{self.said}' but the pixels show {self.seen}"
+
+
+#: Every attribute the check reports on, in table order.
+CHECKED = (
+    "background",
+    "background kind",
+    "hair",
+    "headwear",
+    "eyes",
+    "skin",
+    "lips",
+    "beard",
+    "collar",
+    "eyewear",
+    "earring",
+    "facing",
+)
+
+
+def check_caption(stated: CaptionAttributes, seen: Regions) -> list[AttributeCheck]:
+    """Each attribute in `CHECKED`: does the caption's claim hold in the pixels?
+
+    Colours agree within `color_words.TOLERANCE` of the region's shades. Hair and headwear
+    are checked against every colour around the head, since a hat and the hair it covers
+    are hard to tell apart on 24x24. "Solid" is not checked as a kind: the template says it
+    over every background, gradients included; a gradient, stripes or checks stated over a
+    flat background is a disagreement.
     """
-    seen = CaptionAttributes.of(pixels)
-    hex_of = {
-        "background": pixels.background,
-        "hair": pixels.hair,
-        "eyes": pixels.eyes,
-        "lips": pixels.lips,
-        "skin": pixels.skin,
-        "collar": pixels.collar,
-        "headwear_color": pixels.headwear_color,
+    skin = [seen.skin]
+    colour_claims = {
+        "background": (stated.background, list(seen.background_colors)),
+        # bald under a hat is still bald: only then is the hat left out
+        "hair": (
+            stated.hair,
+            list(seen.hair_colors if stated.hair == "bald" else seen.head_colors),
+        ),
+        "headwear": (stated.headwear_color, list(seen.head_colors)),
+        "eyes": (stated.eyes, list(seen.eye_colors)),
+        "skin": (stated.skin, skin),
+        "lips": (stated.lips, list(seen.lip_colors) or skin),
+        "beard": (stated.beard, [seen.beard] if seen.beard else []),
+        "collar": (stated.collar, list(seen.collar_colors)),
     }
-    found = []
-    for field, said in stated.stated().items():
-        actual = getattr(seen, field)
-        if field in hex_of and said in COLORS and hex_of[field]:
-            if delta_e(COLORS[str(said)], hex_of[field]) > SAME_COLOR_DELTA_E:
-                found.append(
-                    f"caption says {_label(field)} '{said}' but the pixels are "
-                    f"{hex_of[field]} ({color_name(hex_of[field])})"
-                )
-        elif actual is None and field == "eyes":
-            continue  # eyes hidden behind shades: the caption may still name them
-        elif said != actual:
-            found.append(
-                f"caption says {_label(field)} '{said}' but the pixels show "
-                f"'{actual if actual is not None else 'none'}'"
-            )
-    return found
+    checks = []
+    for attribute in CHECKED:
+        if attribute in colour_claims:
+            said, colours = colour_claims[attribute]
+            checks.append(_colour_check(attribute, said, colours, seen))
+        else:
+            checks.append(_shape_check(attribute, stated, seen))
+    return checks
+
+
+def _colour_check(
+    attribute: str, said: str | None, colours: list[str], seen: Regions
+) -> AttributeCheck:
+    field = {"headwear": "headwear_color", "eyes": "eyes"}.get(attribute, attribute)
+    if said is None:
+        return AttributeCheck(attribute, "not stated")
+    if attribute == "eyes" and seen.eyewear == "shades":
+        return AttributeCheck(attribute, "unreadable", said, "eyes hidden behind shades")
+    if said in _NOT_COLOURS:
+        present = bool(colours) if attribute != "background" else seen.background is not None
+        shown = f"{colours[0]} ({describe(colours[0])})" if colours else "none"
+        verdict: Verdict = "disagrees" if present else "agrees"
+        return AttributeCheck(
+            attribute, verdict, said, shown, None, colours[0] if colours else None
+        )
+    phrase = _phrase(field, said)
+    if not phrase.colours:
+        return AttributeCheck(attribute, "unreadable", said)
+    if not colours:
+        return AttributeCheck(attribute, "disagrees", said, "none", _swatch(phrase, None))
+    nearest = _nearest(phrase, colours)
+    shown = f"{nearest} ({describe(nearest)})"
+    verdict = "agrees" if phrase.agrees_with(colours) else "disagrees"
+    return AttributeCheck(attribute, verdict, said, shown, _swatch(phrase, nearest), nearest)
+
+
+def _nearest(phrase: ColourPhrase, colours: list[str]) -> str:
+    lab = hex_to_lab(colours)
+    distance = np.min([c.distance(lab) for c in phrase.colours], axis=0)
+    return colours[int(distance.argmin())]
+
+
+def _swatch(phrase: ColourPhrase, near: str | None) -> str:
+    """The member of the phrase's first colour family nearest what was seen."""
+    family = phrase.colours[0].lab
+    if near is None:
+        return lab_to_hex(family[0])
+    distance = delta_e_2000(family, hex_to_lab([near]))
+    return lab_to_hex(family[int(distance.argmin())])
+
+
+def _shape_check(attribute: str, stated: CaptionAttributes, seen: Regions) -> AttributeCheck:
+    if attribute == "background kind":
+        kinds = resolve(stated.background).kinds - {"flat"} if stated.background else set()
+        if not kinds:
+            return AttributeCheck(attribute, "not stated")
+        said = " ".join(sorted(kinds))
+        flat = seen.background_kind == "flat"
+        return AttributeCheck(
+            attribute, "disagrees" if flat else "agrees", said, seen.background_kind
+        )
+    said, shown = {
+        "eyewear": (stated.eyewear_style, seen.eyewear),
+        "earring": ("earring" if stated.earring else None, "earring" if seen.earring else None),
+        "facing": (stated.facing, seen.facing),
+    }[attribute]
+    if said is None:
+        return AttributeCheck(attribute, "not stated")
+    agrees = shown is not None if attribute == "eyewear" else said == shown
+    return AttributeCheck(attribute, "agrees" if agrees else "disagrees", said, shown or "none")
 
 
 def _label(field: str) -> str:

@@ -1,9 +1,8 @@
-"""The one shared color vocabulary: every color name in a caption, a generated portrait or
-an analysis result comes from here.
+"""Colour arithmetic (hex, CIELAB, CIEDE2000) and the generator's named palette.
 
-Names map to exact hex values so that generated portraits round-trip exactly; unknown
-colors (a user's own art) get the perceptually nearest name, measured in CIELAB because
-RGB distance ranks e.g. dark blues and greys very differently from how people see them.
+`COLORS` is what the project's generated punks are painted with: names map to exact hex
+values so that generated portraits round-trip exactly through their captions. Reading
+anyone else's colour words ("warm copper", "light blue-gray") is `color_words`' job.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageCms
+from skimage import color
 
 COLORS: dict[str, str] = {
     # neutrals
@@ -86,10 +85,6 @@ HEADWEAR_COLORS = ("red", "blue", "black", "green", "white", "purple")
 EYEWEAR_COLOR = "black"
 EARRING_COLOR = "gold"
 
-#: Colors closer than this (CIE76 delta E) are "the same color" to a viewer; used to decide
-#: whether a caption's color word agrees with the pixels.
-SAME_COLOR_DELTA_E = 20.0
-
 
 def hex_to_rgb(hex_color: str) -> tuple[int, int, int]:
     value = hex_color.lstrip("#")
@@ -103,37 +98,38 @@ def rgb_to_hex(rgb: tuple[int, int, int] | np.ndarray) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-@lru_cache(maxsize=1)
-def _srgb_to_lab() -> ImageCms.ImageCmsTransform:
-    return ImageCms.buildTransform(
-        ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB"
-    )
-
-
-def to_lab(hex_colors: list[str]) -> np.ndarray:
-    """CIELAB coordinates (L 0-100, a/b signed) for a list of hex colors."""
-    return rgb_to_lab(np.array([hex_to_rgb(c) for c in hex_colors], dtype=np.uint8))
+def hex_to_lab(hex_colors: list[str]) -> np.ndarray:
+    """CIELAB coordinates (L 0-100, a/b signed, D65) for a list of hex colors."""
+    return rgb_to_lab(np.array([hex_to_rgb(c) for c in hex_colors], dtype=np.uint8).reshape(-1, 3))
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB coordinates for an (N, 3) uint8 array of RGB colors, via LittleCMS."""
-    strip = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8).reshape(1, -1, 3), "RGB")
-    lab = np.asarray(ImageCms.applyTransform(strip, _srgb_to_lab()), dtype=np.float64)[0]
-    # Pillow stores L scaled to 0-255 and a/b offset by 128 (as signed bytes).
-    lab[:, 0] *= 100.0 / 255.0
-    lab[:, 1:] = np.where(lab[:, 1:] >= 128, lab[:, 1:] - 256, lab[:, 1:])
-    return lab
+    """CIELAB coordinates for an (N, 3) uint8 array of RGB colors."""
+    return color.rgb2lab(np.asarray(rgb, dtype=np.uint8).reshape(-1, 1, 3))[:, 0, :]
+
+
+def lab_to_hex(lab: np.ndarray) -> str:
+    rgb = color.lab2rgb(np.asarray(lab, dtype=float).reshape(1, 1, 3))[0, 0]
+    return rgb_to_hex(np.round(np.clip(rgb, 0, 1) * 255).astype(int))
+
+
+def delta_e_2000(lab_a: np.ndarray, lab_b: np.ndarray) -> np.ndarray:
+    """CIEDE2000 between broadcastable arrays of Lab points (last axis L, a, b): unlike
+    plain Lab distance it weighs hue, chroma and lightness the way viewers do, so one
+    tolerance works for dark and bright, grey and saturated colours alike."""
+    lab_a, lab_b = np.broadcast_arrays(np.asarray(lab_a, float), np.asarray(lab_b, float))
+    return color.deltaE_ciede2000(lab_a, lab_b, channel_axis=-1)
 
 
 @lru_cache(maxsize=1)
 def _vocabulary_lab() -> tuple[tuple[str, ...], np.ndarray]:
     names = tuple(COLORS)
-    return names, to_lab([COLORS[n] for n in names])
+    return names, hex_to_lab([COLORS[n] for n in names])
 
 
 def delta_e(hex_a: str, hex_b: str) -> float:
     """Perceptual distance (CIE76) between two hex colors."""
-    lab = to_lab([hex_a, hex_b])
+    lab = hex_to_lab([hex_a, hex_b])
     return float(np.linalg.norm(lab[0] - lab[1]))
 
 
@@ -147,20 +143,5 @@ def color_name(hex_color: str, candidates: tuple[str, ...] | None = None) -> str
         if COLORS[name] == hex_color:
             return name
     index = [names.index(n) for n in pool]
-    distances = np.linalg.norm(lab[index] - to_lab([hex_color])[0], axis=1)
+    distances = np.linalg.norm(lab[index] - hex_to_lab([hex_color])[0], axis=1)
     return pool[int(np.argmin(distances))]
-
-
-def lookup_color(phrase: str) -> str | None:
-    """The vocabulary name a caption's color phrase means, or None if it names no known color.
-
-    Users qualify colors ("vibrant orange", "light brown"), so a phrase that ends with a
-    vocabulary name means that name; the longest such name wins ("dark red" over "red").
-    """
-    phrase = " ".join(phrase.lower().split())
-    if phrase in COLORS:
-        return phrase
-    endings = [
-        name for name in COLORS if phrase.endswith(" " + name) or name.endswith(" " + phrase)
-    ]
-    return max(endings, key=len) if endings else None

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from bespoke_pipeline.pixelart.colors import color_name
+from bespoke_pipeline.pixelart.color_words import describe
+from bespoke_pipeline.pixelart.colors import COLORS
 
 Sex = Literal["male", "female"]
 Facing = Literal["right", "left"]
@@ -42,9 +43,17 @@ class Portrait:
         return self.headwear_style is not None
 
     def color_names(self) -> dict[str, str | None]:
-        """Human names for every color attribute, from the shared vocabulary."""
+        """Words for every color attribute: a generated punk's colors by the names they were
+        painted with (so its captions round-trip), anyone else's by the nearest common word."""
         fields = ("background", "skin", "hair", "eyes", "lips", "collar", "headwear_color")
-        return {f: (color_name(v) if (v := getattr(self, f)) else None) for f in fields}
+        return {f: (color_word(v) if (v := getattr(self, f)) else None) for f in fields}
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+_PALETTE_NAMES = {hex_value: name for name, hex_value in COLORS.items()}
+
+
+def color_word(hex_color: str) -> str:
+    return _PALETTE_NAMES.get(hex_color.lower()) or describe(hex_color)

@@ -39,7 +39,7 @@ class TrainBenchmark:
 
 def demo_data(raw_dir: Path = RAW_DIR) -> TrainingData:
     files = sorted(raw_dir.glob("*.png"))
-    images = np.stack([np.asarray(read_pixel_art(f).convert("RGB")) for f in files])
+    images = np.stack([np.asarray(read_pixel_art(f).image.convert("RGB")) for f in files])
     captions = [f.with_suffix(".txt").read_text().strip() for f in files]
     return TrainingData(images, captions, sha256="benchmark")
 

@@ -1,7 +1,19 @@
 import json
+from pathlib import Path
 
-from bespoke_pipeline.dataset.captions import caption_image, captions_frame
+import numpy as np
+from PIL import Image
+
+from bespoke_pipeline.dataset.captions import (
+    agreement_table,
+    caption_image,
+    captions_frame,
+    disagreements,
+    vocabulary_report,
+)
+from bespoke_pipeline.dataset.profile import layout_profile
 from bespoke_pipeline.pixelart.caption import render_caption
+from bespoke_pipeline.pixelart.color_words import describe
 from bespoke_pipeline.pixelart.synth import synth_portraits
 from bespoke_pipeline_tests.zoo import add_bad_captions
 
@@ -44,14 +56,60 @@ def test_a_caption_contradicting_the_pixels_is_kept_but_reported(raw_dir):
     assert row.included
     assert row.problems == [
         f"punk_0005.txt: caption says background '{wrong}' but the pixels "
-        f"are {portrait.background} ({portrait.color_names()['background']})"
+        f"show {portrait.background} ({describe(portrait.background)})"
     ]
+    frame = captions_frame([row])
+    assert frame.flagged[0]
+    wrong_rows = disagreements(frame)
+    assert list(wrong_rows.attribute) == ["background"]
+    assert wrong_rows.seen_hex[0] == portrait.background
 
 
-def test_the_table_carries_attributes_as_json(raw_dir):
+def test_the_table_carries_what_analysis_saw_as_json(raw_dir):
     frame = captions_frame([caption_image(raw_dir, "punk_0001.png", "TOK")])
     attributes = json.loads(frame.attributes[0])
     _, portrait = next(synth_portraits(1, seed=11))
     assert attributes["background"] == portrait.background
-    assert attributes["background_name"] == portrait.color_names()["background"]
+    assert attributes["background_kind"] == "flat"
     assert attributes["sex"] == portrait.sex
+    assert json.loads(frame.layout[0])["pupils"] == [8, 12, 13, 12]
+
+
+def test_the_agreement_table_counts_every_verdict_per_attribute(raw_dir):
+    rows = [caption_image(raw_dir, f"punk_{i:04d}.png", "TOK") for i in range(1, 7)]
+    (raw_dir / "punk_0007.txt").write_text("TOK bespoke, blorple background, right-facing")
+    rows.append(caption_image(raw_dir, "punk_0007.png", "TOK"))
+    table = agreement_table(captions_frame(rows)).set_index("attribute")
+    assert table.loc["background", "agrees"] == 6
+    assert table.loc["background", "unreadable"] == 1
+    assert table.loc["facing", "agrees"] == 7
+    assert table.loc["beard", "not stated"] == 7
+    report = vocabulary_report(captions_frame(rows))
+    assert report.to_dict("records") == [
+        {"word": "blorple", "attribute": "background", "captions": 1, "example": "punk_0007.png"}
+    ]
+
+
+def shift_right(path: Path) -> None:
+    """Move a portrait one column right, as real bespoke art sits against the template."""
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    shifted = pixels.copy()
+    shifted[:, 1:], shifted[:, 0] = pixels[:, :-1], pixels[:, 0]
+    Image.fromarray(shifted).save(path)
+
+
+def test_pupils_one_cell_right_of_the_captions_are_one_finding_for_the_set(raw_dir):
+    files = sorted(p for p in raw_dir.glob("*.png"))
+    for path in files:
+        shift_right(path)
+    frame = captions_frame([caption_image(raw_dir, p.name, "TOK") for p in files])
+    assert not frame.flagged.any()  # no image is wrong on its own
+    profile = {p.feature: p for p in layout_profile(frame)}
+    with_eyes = sum("pupils" in json.loads(v) for v in frame.layout)
+    assert profile["pupils"].position == "(9,12)/(14,12)"
+    assert profile["pupils"].finding() == (
+        f"captions say pupils at (8,12)/(13,12) ({with_eyes} captions); "
+        f"{with_eyes} of {with_eyes} images have them at (9,12)/(14,12)"
+    )
+    assert profile["irises"].position == "(10,12)/(15,12)"
+    assert profile["mouth row"].agrees  # stated y=15-16, found 15: shifting kept the rows

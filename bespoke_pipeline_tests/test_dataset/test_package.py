@@ -1,6 +1,7 @@
 import io
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from bespoke_pipeline.dataset.package import (
     upscale_factor,
     verify_package,
 )
+from bespoke_pipeline_tests.zoo import rich_portrait, touched_up, upscaled
 
 
 def entries_for(raw_dir):
@@ -38,7 +40,9 @@ def test_pairs_and_manifest_are_what_trainers_expect(raw_dir, tmp_path):
         assert sorted(n for n in names if n.endswith(".png")) == [
             f"punk_{i:04d}.png" for i in range(1, 25)
         ]
-        assert archive.read("punk_0002.png") == (raw_dir / "punk_0002.png").read_bytes()
+        stored = Image.open(io.BytesIO(archive.read("punk_0002.png")))
+        assert (stored.mode, stored.size) == ("RGB", (24, 24))
+        assert (np.asarray(stored) == np.asarray(Image.open(raw_dir / "punk_0002.png"))).all()
         assert archive.read("punk_0002.txt").decode().startswith("TOK bespoke, 24x24")
         assert json.loads(archive.read(MANIFEST_NAME)) == manifest
     assert manifest["pairs"] == 24 and len(manifest["members"]) == 48
@@ -93,3 +97,45 @@ def test_verify_names_tampered_and_missing_members(raw_dir, tmp_path):
         "punk_0001.txt does not match its manifest SHA-256",
         "punk_0003.png has no caption",
     ]
+
+
+def member(path, name):
+    with zipfile.ZipFile(path) as archive:
+        return Image.open(io.BytesIO(archive.read(name)))
+
+
+def test_exports_are_packed_as_their_recovered_24px_grid(raw_dir, tmp_path):
+    original = rich_portrait()
+    upscaled(original).save(raw_dir / "rich.png")
+    touched_up(original).save(raw_dir / "touched.png")
+    entries = [PackageEntry("rich.png", "TOK a"), PackageEntry("touched.png", "TOK b")]
+    for name, upscale_to, side in (("small", None, 24), ("big", 768, 768)):
+        out = tmp_path / f"{name}.zip"
+        build_package(raw_dir, entries, out, upscale_to)
+        expected = upscaled(original, side)
+        for stem in ("rich", "touched"):
+            image = member(out, f"{stem}.png")
+            assert (image.mode, image.size) == ("RGB", (side, side))
+            assert (np.asarray(image) == np.asarray(expected)).all()
+        build_package(raw_dir, entries, tmp_path / "again.zip", upscale_to)
+        assert (tmp_path / "again.zip").read_bytes() == out.read_bytes()
+
+
+def test_transparent_art_is_packed_as_rgba(raw_dir, tmp_path):
+    pixels = np.array(Image.open(raw_dir / "punk_0001.png").convert("RGBA"))
+    pixels[:4] = 0
+    upscaled(Image.fromarray(pixels)).save(raw_dir / "cutout.png")
+    build_package(raw_dir, [PackageEntry("cutout.png", "TOK a")], tmp_path / "p.zip")
+    image = member(tmp_path / "p.zip", "cutout.png")
+    assert (image.mode, image.size) == ("RGBA", (24, 24))
+    assert (np.asarray(image) == pixels).all()
+
+
+def test_concurrent_builds_of_one_package_never_collide(raw_dir, tmp_path):
+    entries = entries_for(raw_dir)
+    out = tmp_path / "p.zip"
+    with ThreadPoolExecutor(4) as pool:
+        manifests = list(pool.map(lambda _: build_package(raw_dir, entries, out), range(8)))
+    assert all(m == manifests[0] for m in manifests)
+    assert verify_package(out) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.zip", "raw"]  # no temp left

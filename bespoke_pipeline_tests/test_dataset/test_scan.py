@@ -1,8 +1,17 @@
 import hashlib
 from pathlib import Path
 
+from PIL import Image
+
 from bespoke_pipeline.dataset.scan import records_frame, scan_raw_dir
-from bespoke_pipeline_tests.zoo import EXPECTED, add_bad_files
+from bespoke_pipeline_tests.zoo import (
+    EXPECTED,
+    add_bad_files,
+    rich_portrait,
+    smeared,
+    touched_up,
+    upscaled,
+)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
@@ -22,7 +31,30 @@ def test_bad_files_are_named_with_reasons_and_good_ones_kept(raw_dir):
     good = [r for r in records.values() if r.status == "ok"]
     assert len(good) == 24
     assert all(r.caption_file == Path(r.file).with_suffix(".txt").name for r in good)
+    assert all((r.source_side, r.warning) == (24, None) for r in good)
+    assert all(r.source_side is None for r in records.values() if r.status != "ok")
     assert snapshot(raw_dir) == before  # read only
+
+
+def test_exports_at_any_scale_are_kept_with_what_reading_them_found(raw_dir):
+    original = Image.open(raw_dir / "punk_0001.png")
+    upscaled(rich_portrait()).save(raw_dir / "rich_576.png")
+    touched_up(rich_portrait(3)).save(raw_dir / "touched_576.png")
+    smeared(original).save(raw_dir / "smeared.png")
+    found = {r.file: (r.status, r.source_side, r.warning) for r in scan_raw_dir(raw_dir)}
+    assert found["rich_576.png"] == ("ok", 576, None)
+    assert found["touched_576.png"][:2] == ("ok", 576)
+    assert "recovered the grid with snap_to_grid" in found["touched_576.png"][2]
+    assert found["smeared.png"][:2] == ("ok", 24)
+    assert found["smeared.png"][2].startswith("looks resampled: ")
+
+
+def test_a_color_cap_rejects_rich_art_only_when_asked_for(raw_dir):
+    upscaled(rich_portrait()).save(raw_dir / "rich_576.png")
+    capped = {r.file: r for r in scan_raw_dir(raw_dir, max_colors=16)}
+    assert capped["rich_576.png"].status == "rejected"
+    assert "distinct colors (limit 16)" in capped["rich_576.png"].reason
+    assert capped["punk_0001.png"].status == "ok"
 
 
 def test_odd_file_names_are_accepted(raw_dir):
@@ -36,4 +68,14 @@ def test_records_are_sorted_and_tabulated(raw_dir):
     add_bad_files(raw_dir)
     frame = records_frame(scan_raw_dir(raw_dir))
     assert list(frame.file) == sorted(frame.file)
-    assert list(frame.columns) == ["file", "status", "reason", "sha256", "caption_file"]
+    assert list(frame.columns) == [
+        "file",
+        "status",
+        "reason",
+        "sha256",
+        "caption_file",
+        "source_side",
+        "warning",
+    ]
+    assert frame.set_index("file").source_side.to_dict()["punk_0001.png"] == 24
+    assert frame.source_side.dtype == "Int64"

@@ -1,14 +1,17 @@
 import hashlib
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from mlflow.tracking import MlflowClient
 
 from bespoke_pipeline_tests.zoo import EXPECTED, add_bad_captions, add_bad_files
 
-ASSETS = ("raw_images", "captions", "training_package")
+ASSETS = ("raw_images", "captions", "training_package", "dataset_profile")
+REAL_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "real-sample"
 
 
 def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -50,7 +53,7 @@ def test_every_materialization_is_an_mlflow_run_with_tags_params_metrics_and_art
     for asset, run in runs.items():
         assert run.info.status == "FINISHED"
         assert run.data.tags["dagster.run_id"] == result.run_id
-        assert run.data.tags["dagster.code_version"] == "1"
+        assert run.data.tags["dagster.code_version"] in ("1", "2")
         assert metadata_of(result, asset)["mlflow_run_id"] == run.info.run_id
     assert runs["raw_images"].data.metrics["accepted"] == 24
     assert runs["captions"].data.params["trigger_word"] == "TOK"
@@ -60,7 +63,10 @@ def test_every_materialization_is_an_mlflow_run_with_tags_params_metrics_and_art
         return {a.path for a in client.list_artifacts(runs[asset].info.run_id)}
 
     assert {"contact_sheet.png", "problems.csv"} <= artifacts("raw_images")
-    assert {"contact_sheet.png", "captions.csv"} <= artifacts("captions")
+    assert {"contact_sheet.png", "captions.csv", "agreement.csv", "vocabulary.csv"} <= artifacts(
+        "captions"
+    )
+    assert "layout_profile.csv" in artifacts("dataset_profile")
     assert {"contact_sheet.png", "manifest.json"} <= artifacts("training_package")
 
 
@@ -135,3 +141,34 @@ def test_secrets_never_reach_mlflow_or_dagster_metadata(pipeline, monkeypatch):
         recorded.append(json.dumps({k: str(v) for k, v in metadata_of(result, asset).items()}))
     assert any("***" in text for text in recorded)  # the caption table was logged, redacted
     assert not any(secret in text for text in recorded)
+
+
+def test_a_folder_with_no_usable_image_fails_saying_so_and_why(pipeline):
+    for path in pipeline.raw_dir.glob("*.png"):
+        path.write_bytes(b"not a png")
+    result = pipeline.materialize(raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith(f"no usable image in {pipeline.raw_dir}: ")
+    assert "punk_0001.png: not an image" in message
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="../shared/real-sample is not in this clone")
+def test_real_bespoke_exports_go_through_with_their_captions_checked(pipeline):
+    for path in pipeline.raw_dir.iterdir():
+        path.unlink()
+    for path in REAL_SAMPLE.iterdir():
+        if path.suffix in (".png", ".txt"):
+            shutil.copy(path, pipeline.raw_dir / path.name)
+    dataset = {"raw_dir": str(pipeline.raw_dir), "trigger_word": "bespoke"}
+    config = {"resources": {"dataset": {"config": dataset}}}
+    result = pipeline.materialize(run_config=config)
+    assert metadata_of(result, "raw_images")["accepted"] == 12
+    assert result.output_for_node("training_package")["pairs"] == 12
+    captions = result.output_for_node("captions")
+    assert captions.flagged.sum() <= 6  # three of the twelve are another image's caption
+    profile = metadata_of(result, "dataset_profile")["findings"]
+    assert "captions say pupils at (8,12)/(13,12) (12 captions)" in profile
+    check = checks_of(result)["captions_agree_with_pixels"]
+    assert check.metadata["agreeing_share"].value == round((~captions.flagged).mean(), 4)

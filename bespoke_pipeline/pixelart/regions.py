@@ -1,0 +1,559 @@
+"""Find the parts of a 24x24 portrait by searching its pixels.
+
+Real bespoke art does not sit where the caption template says: pupils are one column right
+of the stated (8,12)/(13,12), backgrounds are gradients, stripes and bricks, hair is shaded
+in several tones and framed by a black outline. So nothing here reads a fixed "witness"
+pixel. The background is the border-connected region around the figure; the eyes are the
+best pupil-and-iris pattern near where eyes usually are; skin, hair, lips, collar, beard and
+accessories are read from areas placed relative to the eyes found. Every colour attribute
+keeps its several shades (`*_colors`, most common first) next to the dominant one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from bespoke_pipeline.pixelart.colors import delta_e_2000, rgb_to_hex, rgb_to_lab
+from bespoke_pipeline.pixelart.layout import SIZE
+
+Pixel = tuple[int, int]
+
+DARK_L = (
+    16.0  # CIELAB lightness below which a pixel reads as black (pupils, outline); ebony skin is 20
+)
+SAME_SHADE = 6.0  # CIEDE2000 under which two pixels are one shade (skin highlights)
+_SHADE_SHARE = 0.1  # a shade must cover this share of its region to be listed
+_FLAT_SHARE = 0.9  # one colour on this share of the background makes it flat
+_BAND_PURITY = 0.8  # a row/column this uniform is one band of a banded background
+
+
+@dataclass(frozen=True)
+class EyeLayout:
+    """The eye row and the two pupils' columns; each iris sits right of its pupil."""
+
+    row: int
+    left: int
+    right: int
+
+    @property
+    def pupils(self) -> tuple[Pixel, Pixel]:
+        return (self.left, self.row), (self.right, self.row)
+
+    @property
+    def irises(self) -> tuple[Pixel, Pixel]:
+        return (self.left + 1, self.row), (self.right + 1, self.row)
+
+
+#: Where the reference caption template says the eyes are.
+TEMPLATE_EYES = EyeLayout(12, 8, 13)
+#: Where 83% of the artist's real portraits have them: the search starts here.
+USUAL_EYES = EyeLayout(12, 9, 14)
+
+
+@dataclass(frozen=True)
+class Regions:
+    """What is where. Colours are `#rrggbb`; None means absent (or transparent)."""
+
+    background: str | None
+    background_colors: tuple[str, ...]
+    background_kind: str  # flat, gradient, striped, checkered, split, pattern, transparent
+    facing: str  # right or left; every position below is in the right-facing frame
+    eyes: EyeLayout
+    eyes_found: bool  # False: no pupil pattern (shades, closed eyes), `eyes` is the usual place
+    iris: str | None
+    eye_colors: tuple[str, ...]
+    skin: str
+    hair: str | None
+    hair_colors: tuple[str, ...]
+    #: Every colour around the head that is not skin: hair, hats, their outline. What a
+    #: caption's hair or headwear colour is checked against, since a hat drawn in the hair's
+    #: place or dark strands at the hair's edge are easy to read as one another.
+    head_colors: tuple[str, ...]
+    lips: str
+    lip_colors: tuple[str, ...]
+    collar: str | None
+    collar_colors: tuple[str, ...]
+    beard: str | None
+    eyewear: str | None  # glasses or shades
+    eyewear_color: str | None
+    headwear: str | None  # cap, beanie, or hat for anything else on the head
+    headwear_color: str | None
+    earring: bool
+    jaw_width: int
+    nose: Pixel | None  # the dark dot below and between the eyes
+    mouth_row: int | None  # the row where the lips' colour is widest
+    collar_rows: tuple[int, int] | None  # first and last row showing the collar's colour
+
+
+class _Canvas:
+    """The pixels with what every search needs: hex keys, lightness, the background."""
+
+    def __init__(self, rgba: np.ndarray) -> None:
+        self.rgb = rgba[..., :3]
+        self.opaque = rgba[..., 3] > 0
+        flat = self.rgb.reshape(-1, 3)
+        colours, inverse = np.unique(flat, axis=0, return_inverse=True)
+        self.hexes = np.array([rgb_to_hex(c) for c in colours])
+        self.lab_of = rgb_to_lab(colours)
+        self.index = inverse.reshape(SIZE, SIZE)
+        self.index[~self.opaque] = -1
+        self.lightness = np.where(self.opaque, self.lab_of[inverse, 0].reshape(SIZE, SIZE), -1)
+        self.background = _background_mask(self.index, self.lab_of)
+        self.dark = self.opaque & (self.lightness < DARK_L)
+        # A drawing with an outline has dark pixels along most of the figure's edge; its
+        # outline is the thin part of that (a mass of black hair has whole 2x2 blocks).
+        edge = self.opaque & ~self.background & ndimage.binary_dilation(self.background)
+        thick = ndimage.binary_opening(self.dark, structure=np.ones((2, 2)))
+        outlined = edge.any() and self.dark[edge].mean() >= 0.5
+        self.outline = self.dark & edge & ~thick if outlined else np.zeros_like(edge)
+        # The most common light colour in the middle of the picture: the face, for telling
+        # an iris from the skin around it before anything else is known.
+        middle = np.zeros((SIZE, SIZE), bool)
+        middle[SIZE // 2 - 2 : SIZE // 2 + 5, SIZE // 2 - 5 : SIZE // 2 + 5] = True
+        central = self.index[middle & ~self.dark & ~self.background & self.opaque]
+        self.face = Counter(central.tolist()).most_common(1)[0][0] if central.size else -1
+
+    def key(self, pixel: Pixel) -> int:
+        x, y = pixel
+        return int(self.index[y, x]) if 0 <= x < SIZE and 0 <= y < SIZE else -2
+
+    def hex_at(self, pixel: Pixel) -> str | None:
+        key = self.key(pixel)
+        return str(self.hexes[key]) if key >= 0 else None
+
+    def is_dark(self, pixel: Pixel) -> bool:
+        x, y = pixel
+        return bool(0 <= x < SIZE and 0 <= y < SIZE and self.dark[y, x])
+
+    def is_background(self, pixel: Pixel) -> bool:
+        x, y = pixel
+        return bool(0 <= x < SIZE and 0 <= y < SIZE and self.background[y, x])
+
+    def shades(self, mask: np.ndarray) -> list[tuple[str, float]]:
+        """Colours under `mask` with their share, most common first."""
+        keys = self.index[mask & self.opaque]
+        if keys.size == 0:
+            return []
+        counts = Counter(keys.tolist())
+        total = keys.size
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [(str(self.hexes[k]), n / total) for k, n in ranked]
+
+    def near(self, mask: np.ndarray, hex_color: str | None, tolerance: float) -> np.ndarray:
+        """Pixels of `mask` within `tolerance` (CIEDE2000) of a colour."""
+        if hex_color is None:
+            return np.zeros_like(mask)
+        target = self.lab_of[list(self.hexes).index(hex_color)]
+        distance = delta_e_2000(self.lab_of, target[None, :])
+        close = np.append(distance <= tolerance, False)  # index -1 (transparent) is never close
+        return mask & close[self.index]
+
+
+def read_regions(image: Image.Image, usual: EyeLayout = USUAL_EYES) -> Regions:
+    """Search a 24x24 portrait for its parts; `usual` is where to expect the eyes."""
+    rgba = np.asarray(image.convert("RGBA")).copy()
+    if rgba.shape[:2] != (SIZE, SIZE):
+        raise ValueError(f"expected a {SIZE}x{SIZE} image, got {rgba.shape[1]}x{rgba.shape[0]}")
+    right = _Canvas(rgba)
+    left = _Canvas(rgba[:, ::-1].copy())
+    eyes_r, score_r = _find_eyes(right, usual)
+    eyes_l, score_l = _find_eyes(left, usual)
+    if max(score_r, score_l) >= _EYES_FOUND and abs(score_r - score_l) >= 1:
+        facing = "right" if score_r > score_l else "left"
+    else:
+        facing = _facing_by_mass(right)
+    canvas, eyes, score = (right, eyes_r, score_r) if facing == "right" else (left, eyes_l, score_l)
+    found = score >= _EYES_FOUND
+    return _read_parts(canvas, eyes if found else usual, found, facing)
+
+
+def _read_parts(canvas: _Canvas, eyes: EyeLayout, found: bool, facing: str) -> Regions:
+    background_kind, background_colors = _background_kind(canvas)
+    skin = _skin(canvas, eyes)
+    eyewear, eyewear_color = _eyewear(canvas, eyes, skin, found)
+    figure = canvas.opaque & ~canvas.background
+    not_skin = figure & ~canvas.near(figure, skin, SAME_SHADE)
+    frame = _frame_mask(canvas, eyes, eyewear_color)
+    headwear, headwear_color, hat_mask = _headwear(canvas, eyes, not_skin & ~frame)
+    earring = _earring(canvas, eyes, not_skin)
+    hair_colors = _hair(canvas, eyes, not_skin & ~hat_mask & ~earring & ~frame)
+    head_colors = [
+        c
+        for c, share in canvas.shades(not_skin & _hair_zone(eyes) & ~earring & ~frame)
+        if share >= _SHADE_SHARE / 2
+    ]
+    iris_colors = [] if eyewear == "shades" else _iris(canvas, eyes, skin, eyewear_color)
+    lip_colors = _window_shades(
+        canvas, not_skin & ~canvas.dark, eyes.row + 3, eyes.row + 6, eyes.left + 1, eyes.right
+    )
+    collar_colors = _window_shades(canvas, not_skin & ~canvas.outline, 20, SIZE - 1, 0, SIZE - 1)
+    chin = (eyes.row + 6, eyes.row + 7, eyes.left, eyes.right + 1)
+    beard_colors = _window_shades(canvas, not_skin & ~canvas.outline, *chin)
+    return Regions(
+        background=_first(background_colors) if canvas.background.any() else None,
+        background_colors=tuple(background_colors),
+        background_kind=background_kind,
+        facing=facing,
+        eyes=eyes,
+        eyes_found=found,
+        iris=_first(iris_colors),
+        eye_colors=tuple(iris_colors),
+        skin=skin,
+        hair=_first(hair_colors),
+        hair_colors=tuple(hair_colors),
+        head_colors=tuple(head_colors),
+        lips=_first(lip_colors) or skin,
+        lip_colors=tuple(lip_colors),
+        collar=_first(collar_colors),
+        collar_colors=tuple(collar_colors),
+        beard=_first(beard_colors) if _beard_share(canvas, chin, not_skin) >= 0.4 else None,
+        eyewear=eyewear,
+        eyewear_color=eyewear_color,
+        headwear=headwear,
+        headwear_color=headwear_color,
+        earring=bool(earring.any()),
+        jaw_width=_jaw_width(canvas, eyes, skin),
+        nose=_nose(canvas, eyes),
+        mouth_row=_row_of(canvas, _first(lip_colors), eyes.row + 3, eyes.row + 6),
+        collar_rows=_rows_of(canvas, _first(collar_colors), 20 - 4, SIZE - 1),
+    )
+
+
+def _first(colors: list[str]) -> str | None:
+    return colors[0] if colors else None
+
+
+# -- background ------------------------------------------------------------------------
+
+
+def _background_mask(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
+    """Border-connected pixels of the border's colours. The bottom edge is left out as a
+    seed (the figure's shoulders stand on it). A colour seen once on the border counts
+    only as a small step from the border colour beside it (a gradient along the edge), so
+    one hair pixel touching the top edge does not make the hair background."""
+    rows = SIZE * 2 // 3
+    ring = [index[0, ::-1], index[:rows, 0], index[:rows, -1]]  # left, top, right: in order
+    counts = Counter(np.concatenate(ring).tolist())
+    palette = {k for k, n in counts.items() if n >= 2 or k == -1}
+    for edge in ring:
+        keys = edge.tolist()
+        for a, b in zip(keys, keys[1:], strict=False):
+            for key, neighbour in ((a, b), (b, a)):
+                if (
+                    key not in palette
+                    and key >= 0
+                    and neighbour >= 0
+                    and _small_step(lab_of, key, neighbour)
+                ):
+                    palette.add(key)
+    seeds = np.zeros((SIZE, SIZE), bool)
+    seeds[0, :] = True
+    seeds[:rows, 0] = True
+    seeds[:rows, -1] = True
+    candidate = np.isin(index, list(palette))
+    labels, _ = ndimage.label(candidate)
+    touching = np.unique(labels[seeds & candidate])
+    return np.isin(labels, touching[touching > 0])
+
+
+_GRADIENT_STEP = 10.0  # CIEDE2000 between neighbouring cells of a background gradient
+
+
+def _small_step(lab_of: np.ndarray, a: int, b: int) -> bool:
+    return bool(delta_e_2000(lab_of[a], lab_of[b]) <= _GRADIENT_STEP)
+
+
+def _background_kind(canvas: _Canvas) -> tuple[str, list[str]]:
+    """Flat, or how the background's colours are arranged, with its main colours (for
+    bands: in order along the bands, so a gradient's ends come first and last)."""
+    mask = canvas.background
+    if not mask.any():
+        return "pattern", []
+    if (canvas.index[mask] == -1).all():
+        return "transparent", []
+    shades = canvas.shades(mask)
+    main = [c for c, share in shades if share >= _SHADE_SHARE / 2]
+    if shades[0][1] >= _FLAT_SHARE:
+        return "flat", [shades[0][0]]
+    for along_rows in (True, False):
+        bands = _bands(canvas, mask, along_rows)
+        if bands is not None:
+            return _band_kind(canvas, bands), _ordered_unique(bands)
+    if len(main) == 2 and _alternates(canvas, mask):
+        return "checkered", main
+    return "pattern", main or [shades[0][0]]
+
+
+def _bands(canvas: _Canvas, mask: np.ndarray, along_rows: bool) -> list[str] | None:
+    """Each row's (or column's) colour if nearly every one is a single colour."""
+    index = canvas.index if along_rows else canvas.index.T
+    lines = mask if along_rows else mask.T
+    colours, pure = [], 0
+    for keys, inside in zip(index, lines, strict=True):
+        if inside.sum() < 3:
+            continue
+        key, count = Counter(keys[inside].tolist()).most_common(1)[0]
+        pure += count / inside.sum() >= _BAND_PURITY
+        colours.append(str(canvas.hexes[key]))
+    if len(colours) < SIZE // 3 or pure < _BAND_PURITY * len(colours):
+        return None
+    return colours
+
+
+def _band_kind(canvas: _Canvas, bands: list[str]) -> str:
+    runs = [c for i, c in enumerate(bands) if i == 0 or c != bands[i - 1]]
+    distinct = _ordered_unique(runs)
+    if len(distinct) == 2 and len(runs) == 2:
+        return "split"
+    if len(distinct) >= 3 and len(runs) == len(distinct):
+        return "gradient"
+    return "striped"
+
+
+def _ordered_unique(colours: list[str]) -> list[str]:
+    return list(dict.fromkeys(colours))
+
+
+def _alternates(canvas: _Canvas, mask: np.ndarray) -> bool:
+    """Neighbours differ in both directions far more often than in a patch pattern."""
+    index = canvas.index
+    horizontal = (index[:, 1:] != index[:, :-1]) & mask[:, 1:] & mask[:, :-1]
+    vertical = (index[1:, :] != index[:-1, :]) & mask[1:, :] & mask[:-1, :]
+    return horizontal.sum() > 0.2 * mask.sum() and vertical.sum() > 0.2 * mask.sum()
+
+
+# -- eyes and facing --------------------------------------------------------------------
+
+_EYES_FOUND = 8.0  # of a best possible score of 12; shades score at most 6
+_EYE_ROW_SPAN = 2  # rows above or below the usual eye row that are searched
+_EYE_GAPS = (5, 4, 6)
+
+
+def _find_eyes(canvas: _Canvas, usual: EyeLayout) -> tuple[EyeLayout, float]:
+    """The best pupil pair: dark pupils, a different colour right of each (the iris), the
+    same colours in both eyes, no dark pixel between them; nearer the usual place wins a
+    tie."""
+    best, best_score = usual, -np.inf
+    for row in range(usual.row - _EYE_ROW_SPAN, usual.row + _EYE_ROW_SPAN + 1):
+        for left in range(4, 13):
+            for gap in _EYE_GAPS:
+                eyes = EyeLayout(row, left, left + gap)
+                score = _eye_score(canvas, eyes) - 0.05 * (
+                    abs(row - usual.row) + abs(left - usual.left) + abs(gap - 5)
+                )
+                if score > best_score:
+                    best, best_score = eyes, score
+    return best, best_score
+
+
+def _eye_score(canvas: _Canvas, eyes: EyeLayout) -> float:
+    (lp, rp), (li, ri) = eyes.pupils, eyes.irises
+    between = range(eyes.left + 2, eyes.right)
+    score = 0.0
+    for pupil, iris in ((lp, li), (rp, ri)):
+        if canvas.is_dark(pupil):
+            score += 2
+            iris_key = canvas.key(iris)
+            if iris_key != canvas.key(pupil) and not canvas.is_background(iris):
+                score += 1
+                # an iris is a colour of its own, not the face between the eyes: this is
+                # also what tells a right-facing eye from its mirror image
+                score += iris_key != canvas.face
+                # a dark iris next to a black pupil: the pupil is the darker of the two
+                score += 0.5 * bool(
+                    canvas.lightness[iris[1], iris[0]] > canvas.lightness[pupil[1], pupil[0]]
+                )
+    score += canvas.key(lp) == canvas.key(rp)
+    score += canvas.key(li) == canvas.key(ri)
+    score += sum(not canvas.dark[eyes.row, x] for x in between) / max(1, len(between))
+    return score
+
+
+def _facing_by_mass(canvas: _Canvas) -> str:
+    """Without visible pupils: the back of the head carries more of the figure, so a
+    figure heavier on the left looks right."""
+    figure = canvas.opaque & ~canvas.background
+    rows = figure[8:19]
+    columns = np.nonzero(rows.any(axis=0))[0]
+    if columns.size == 0:
+        return "right"
+    centre = (columns.min() + columns.max()) / 2
+    return "right" if centre <= (SIZE - 1) / 2 else "left"
+
+
+# -- face -------------------------------------------------------------------------------
+
+
+def _skin(canvas: _Canvas, eyes: EyeLayout) -> str:
+    """The face's dominant colour under the eyes, away from pupils, nose and mouth."""
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[eyes.row + 1 : eyes.row + 4, max(0, eyes.left) : eyes.right + 2] = True
+    mask &= ~canvas.dark & ~canvas.background
+    shades = canvas.shades(mask)
+    if not shades:
+        mask[eyes.row - 1 : eyes.row + 6, max(0, eyes.left - 1) : eyes.right + 3] = True
+        shades = canvas.shades(mask & ~canvas.background) or [("#000000", 1.0)]
+    return shades[0][0]
+
+
+def _iris(canvas: _Canvas, eyes: EyeLayout, skin: str, frame: str | None) -> list[str]:
+    """The iris right of each pupil first, then the row above the pupils where real art
+    draws the rest of the eye (unless a glasses frame sits there)."""
+    above = [(x, eyes.row - 1) for x in (eyes.left, eyes.left + 1, eyes.right, eyes.right + 1)]
+    colours = [canvas.hex_at(p) for p in eyes.irises]
+    colours += [c for c in map(canvas.hex_at, above) if c != frame]
+    return _ordered_unique([c for c in colours if c is not None and c != skin])
+
+
+def _eyewear(
+    canvas: _Canvas, eyes: EyeLayout, skin: str, eyes_found: bool
+) -> tuple[str | None, str | None]:
+    """Something across the bridge of the nose at eye height, not skin: glasses; with no
+    pupils visible behind it: shades."""
+    bridge = [(x, y) for y in (eyes.row - 1, eyes.row) for x in range(eyes.left + 2, eyes.right)]
+    colours = [canvas.hex_at(p) for p in bridge]
+    frame = [c for c in colours if c not in (skin, None)]
+    skin_lab = canvas.lab_of[list(canvas.hexes).index(skin)]
+    frame = [
+        c
+        for c in frame
+        if delta_e_2000(canvas.lab_of[list(canvas.hexes).index(c)], skin_lab) > SAME_SHADE
+    ]
+    if len(frame) < len(bridge) // 3:
+        return None, None
+    colour = Counter(frame).most_common(1)[0][0]
+    lenses = {canvas.hex_at(eyes.pupils[0]), canvas.hex_at(eyes.irises[0])}
+    shades = not eyes_found or len(lenses) == 1
+    return ("shades" if shades else "glasses"), colour
+
+
+def _window_shades(
+    canvas: _Canvas, mask: np.ndarray, top: int, bottom: int, left: int, right: int
+) -> list[str]:
+    window = np.zeros((SIZE, SIZE), bool)
+    window[max(0, top) : bottom + 1, max(0, left) : right + 1] = True
+    return [c for c, share in canvas.shades(mask & window) if share >= _SHADE_SHARE]
+
+
+def _beard_share(canvas: _Canvas, chin: tuple[int, int, int, int], not_skin: np.ndarray) -> float:
+    """Share of the chin below the mouth that is not skin (nor outline)."""
+    top, bottom, left, right = chin
+    window = np.zeros((SIZE, SIZE), bool)
+    window[top : bottom + 1, left : right + 1] = True
+    window &= canvas.opaque & ~canvas.background
+    if not window.any():
+        return 0.0
+    return float((window & not_skin & ~canvas.dark).sum() / window.sum())
+
+
+def _nose(canvas: _Canvas, eyes: EyeLayout) -> Pixel | None:
+    """The first dark pixel below the eyes, between them, nearest the middle."""
+    middle = (eyes.left + eyes.right + 1) / 2
+    for y in range(eyes.row + 1, eyes.row + 4):
+        xs = [x for x in range(eyes.left + 1, eyes.right + 1) if canvas.dark[y, x]]
+        if xs:
+            return min(xs, key=lambda x: abs(x - middle)), y
+    return None
+
+
+def _row_of(canvas: _Canvas, colour: str | None, top: int, bottom: int) -> int | None:
+    rows = _rows_of(canvas, colour, top, bottom, widest=True)
+    return rows[0] if rows else None
+
+
+def _rows_of(
+    canvas: _Canvas, colour: str | None, top: int, bottom: int, widest: bool = False
+) -> tuple[int, int] | None:
+    """First and last row in top..bottom showing `colour` (`widest`: the row with most)."""
+    if colour is None:
+        return None
+    band = np.zeros((SIZE, SIZE), bool)
+    band[top : bottom + 1] = True
+    counts = canvas.near(band, colour, 0.5).sum(axis=1)
+    rows = np.nonzero(counts)[0]
+    if rows.size == 0:
+        return None
+    if widest:
+        row = int(np.argmax(counts))
+        return row, row
+    return int(rows.min()), int(rows.max())
+
+
+def _jaw_width(canvas: _Canvas, eyes: EyeLayout, skin: str) -> int:
+    row = min(SIZE - 1, eyes.row + 7)
+    return int(sum(canvas.hex_at((x, row)) == skin for x in range(SIZE)))
+
+
+# -- hair and what sits on the head -----------------------------------------------------
+
+
+def _hair_zone(eyes: EyeLayout) -> np.ndarray:
+    """Above the brows, and beside the face down to the jaw (behind the ear, or hair that
+    falls in front)."""
+    zone = np.zeros((SIZE, SIZE), bool)
+    zone[: eyes.row - 1, :] = True
+    zone[eyes.row - 1 : eyes.row + 7, : max(0, eyes.left - 1)] = True
+    zone[eyes.row - 1 : eyes.row + 7, eyes.right + 3 :] = True
+    return zone
+
+
+def _frame_mask(canvas: _Canvas, eyes: EyeLayout, colour: str | None) -> np.ndarray:
+    """The eyewear's pixels: its colour, at eye height, from the ear to past the face."""
+    band = np.zeros((SIZE, SIZE), bool)
+    band[eyes.row - 1 : eyes.row + 2, max(0, eyes.left - 2) : eyes.right + 4] = True
+    return canvas.near(band, colour, 0.5)
+
+
+def _hair(canvas: _Canvas, eyes: EyeLayout, candidates: np.ndarray) -> list[str]:
+    mask = candidates & _hair_zone(eyes) & ~canvas.outline
+    if mask.sum() < 2:
+        return []
+    return [c for c, share in canvas.shades(mask) if share >= _SHADE_SHARE]
+
+
+def _headwear(
+    canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray
+) -> tuple[str | None, str | None, np.ndarray]:
+    """A covering on top of the head in a colour that is not the hair's: the hair's colour
+    is read beside the face (sideburns, hair behind the ear), below any hat. With no hair
+    beside the face, a wide top is a hat and a narrow one (a mohawk) is hair."""
+    none = np.zeros((SIZE, SIZE), bool)
+    top = not_skin & ~canvas.outline
+    top[eyes.row - 5 :, :] = False
+    if top.sum() < 3:
+        return None, None, none
+    crown = canvas.shades(top)[0][0]
+    sides = not_skin & ~canvas.outline & _hair_zone(eyes)
+    sides[: eyes.row - 7, :] = False
+    side_shades = canvas.shades(sides)
+    hat = canvas.near(top, crown, SAME_SHADE)
+    if side_shades and side_shades[0][1] >= 0.3:
+        if canvas.near(sides, crown, SAME_SHADE).sum() >= 0.2 * sides.sum():
+            return None, None, none
+    elif np.nonzero(hat.any(axis=0))[0].size < 7:
+        return None, None, none
+    rows = np.nonzero(hat.any(axis=1))[0]
+    columns = np.nonzero(hat.any(axis=0))[0]
+    head = np.nonzero((canvas.opaque & ~canvas.background)[eyes.row].tolist())[0]
+    brim = head.size > 0 and columns.max() > head.max() + 1
+    style = "cap" if brim else "beanie" if rows.min() <= eyes.row - 11 else "hat"
+    return style, crown, hat
+
+
+def _earring(canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray) -> np.ndarray:
+    """A spot of at most two pixels below the ear, at the back of the head, in a colour
+    found nowhere else around the head (so not a strand of hair)."""
+    window = np.zeros((SIZE, SIZE), bool)
+    window[eyes.row + 1 : eyes.row + 4, max(0, eyes.left - 5) : max(0, eyes.left - 2)] = True
+    window &= not_skin & ~canvas.dark
+    elsewhere = _hair_zone(eyes) & not_skin & ~window
+    for colour, _ in canvas.shades(window):
+        spot = canvas.near(window, colour, 0.5)
+        if spot.sum() <= 2 and not canvas.near(elsewhere, colour, SAME_SHADE).any():
+            return spot
+    return np.zeros((SIZE, SIZE), bool)

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bespoke_pipeline.pixelart.colors import hex_to_rgb, rgb_to_hex
+from bespoke_pipeline.pixelart.regions import TEMPLATE_EYES, USUAL_EYES, read_regions
+from bespoke_pipeline.pixelart.synth import synth_portraits
+
+REAL_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "real-sample"
+TEAL, GREEN = np.array(hex_to_rgb("#2f9e94")), np.array(hex_to_rgb("#7ad151"))
+
+
+def portrait_with_background(paint) -> tuple[Image.Image, np.ndarray]:
+    """A generated punk whose flat background is repainted by `paint(x, y) -> rgb`."""
+    image, portrait = next(
+        (i, p) for i, p in synth_portraits(40, seed=21) if p.hair_style and not p.headwear
+    )
+    pixels = np.asarray(image).copy()
+    background = (pixels == hex_to_rgb(portrait.background)).all(axis=2)
+    for y, x in zip(*np.nonzero(background), strict=True):
+        pixels[y, x] = paint(x, y)
+    return Image.fromarray(pixels), pixels
+
+
+def test_a_gradient_background_is_a_gradient_with_its_end_colours():
+    def gradient(x: int, y: int) -> np.ndarray:
+        return np.round(TEAL + (GREEN - TEAL) * x / 23).astype(np.uint8)
+
+    image, _ = portrait_with_background(gradient)
+    regions = read_regions(image)
+    assert regions.background_kind == "gradient"
+    assert regions.background_colors[0] == rgb_to_hex(TEAL)
+    assert regions.background_colors[-1] == rgb_to_hex(GREEN)
+
+
+@pytest.mark.parametrize(
+    ("kind", "paint"),
+    [
+        ("striped", lambda x, y: TEAL if (y // 2) % 2 else GREEN),
+        ("checkered", lambda x, y: TEAL if (x // 2 + y // 2) % 2 else GREEN),
+        ("split", lambda x, y: TEAL if x < 12 else GREEN),
+    ],
+)
+def test_patterned_backgrounds_are_told_apart(kind, paint):
+    image, _ = portrait_with_background(paint)
+    regions = read_regions(image)
+    assert regions.background_kind == kind
+    assert set(regions.background_colors) == {rgb_to_hex(TEAL), rgb_to_hex(GREEN)}
+
+
+def test_eyes_are_found_where_they_are_not_where_the_template_says():
+    image, portrait = next((i, p) for i, p in synth_portraits(40, seed=22) if not p.eyewear)
+    pixels = np.asarray(image)
+    shifted = np.empty_like(pixels)
+    shifted[:, 1:], shifted[:, 0] = pixels[:, :-1], pixels[:, 0]
+    assert read_regions(image).eyes == TEMPLATE_EYES
+    moved = read_regions(Image.fromarray(shifted))
+    assert moved.eyes == USUAL_EYES and moved.eyes_found
+    assert moved.iris == portrait.eyes and moved.skin == portrait.skin
+
+
+def test_shaded_hair_keeps_every_shade_with_the_dominant_first():
+    image, portrait = next(
+        (i, p) for i, p in synth_portraits(60, seed=23) if p.hair_style == "long" and p.hair
+    )
+    pixels = np.asarray(image).copy()
+    hair = (pixels == hex_to_rgb(portrait.hair)).all(axis=2)
+    darker = (np.array(hex_to_rgb(portrait.hair)) * 0.7).astype(np.uint8)
+    ys, xs = np.nonzero(hair)
+    pixels[ys[::3], xs[::3]] = darker  # every third hair pixel a darker tone
+    regions = read_regions(Image.fromarray(pixels))
+    assert regions.hair == portrait.hair
+    assert rgb_to_hex(darker) in regions.hair_colors
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="../shared/real-sample is not in this clone")
+def test_real_bespoke_art_has_its_pupils_one_column_right_of_the_template():
+    found = []
+    for path in sorted(REAL_SAMPLE.glob("*.png")):
+        grid = np.asarray(Image.open(path).convert("RGBA"))[12::24, 12::24]
+        regions = read_regions(Image.fromarray(grid))
+        found.append(regions.eyes if regions.eyes_found else None)
+        assert regions.facing == "right", path.name
+    assert found.count(USUAL_EYES) >= 9
+    assert TEMPLATE_EYES not in found
