@@ -21,7 +21,7 @@ def _synth(args: argparse.Namespace) -> None:
 def _pretrain(args: argparse.Namespace) -> None:
     import torch
 
-    from bespoke_pipeline.training.pretrain import Pretrainer
+    from bespoke_pipeline.models.pixel.pretrain import Pretrainer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace) -> None:
 def _bench_train(args: argparse.Namespace) -> None:
     import torch
 
-    from bespoke_pipeline.training.bench import bench_train
+    from bespoke_pipeline.bench.train import bench_train
     from bespoke_pipeline.training.config import CONFIG_DIR, load_config
 
     if args.threads:
@@ -99,7 +99,7 @@ def _generate(args: argparse.Namespace) -> None:
 def _bench_eval(args: argparse.Namespace) -> None:
     import torch
 
-    from bespoke_pipeline.evaluation.bench import bench_eval
+    from bespoke_pipeline.bench.evaluate import bench_eval
     from bespoke_pipeline.training.config import CONFIG_DIR, load_config
 
     if args.threads:
@@ -117,10 +117,24 @@ def _bench_eval(args: argparse.Namespace) -> None:
     print(f"snap_to_grid of a 1024 px image: {result.snap_ms:.1f} ms (median of 20)")
 
 
+def _bench_heldout(args: argparse.Namespace) -> None:
+    import torch
+
+    from bespoke_pipeline.bench.heldout import held_out_accuracy
+    from bespoke_pipeline.training.config import CONFIG_DIR, load_config
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = load_config(CONFIG_DIR / f"{args.config}.yaml")
+    table = held_out_accuracy(config, args.config, args.prompts)
+    print(f"config {args.config}: {args.prompts} held-out prompts, accuracy at the best setting")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
 def _bench_gpu(args: argparse.Namespace) -> None:
     import torch
 
-    from bespoke_pipeline.training.gpu_bench import bench_family, environment, markdown
+    from bespoke_pipeline.bench.gpu import bench_family, environment, markdown
 
     size = args.size or ("full" if torch.cuda.is_available() else "tiny")
     side = args.side or (768 if size == "full" else 96)  # tiny VAEs halve the side only once
@@ -196,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--config", default="pixel-tiny")
     evaluate.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     evaluate.set_defaults(run=_bench_eval)
+    heldout = bench_kinds.add_parser(
+        "heldout", help="per-attribute accuracy of a config's LoRA on held-out prompts"
+    )
+    heldout.add_argument("--config", default="pixel-tiny")
+    heldout.add_argument("--prompts", type=int, default=32)
+    heldout.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    heldout.set_defaults(run=_bench_heldout)
     gpu = bench_kinds.add_parser(
         "gpu", help="our SDXL/FLUX training step against the stock diffusers loop"
     )

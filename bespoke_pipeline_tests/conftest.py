@@ -57,7 +57,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
 def tiny_bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Random-weight SDXL and FLUX.1 pipelines at toy size, saved as diffusers folders like
     the real base models (built in code: nothing is downloaded)."""
-    from bespoke_pipeline.training.random_models import tiny_flux_pipeline, tiny_sdxl_pipeline
+    from bespoke_pipeline.bench.random_models import tiny_flux_pipeline, tiny_sdxl_pipeline
 
     root = tmp_path_factory.mktemp("tiny_bases")
     folders = {}

@@ -53,7 +53,7 @@ def caption_image(
 ) -> CaptionedImage:
     image = read_pixel_art(raw_dir / file, max_colors).image
     regions = read_regions(image)
-    portrait = portrait_of(regions, image)
+    portrait = portrait_of(regions)
     seen = {
         "attributes": {**portrait.to_dict(), "background_kind": regions.background_kind},
         "layout": found_layout(regions),

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from pydantic import Field
+from transformers import PreTrainedTokenizerFast
 
 from bespoke_pipeline.dataset.captions import (
     agreement_table,
@@ -20,6 +21,8 @@ from bespoke_pipeline.dataset.profile import layout_profile, profile_frame
 from bespoke_pipeline.dataset.scan import records_frame, scan_raw_dir
 from bespoke_pipeline.defs.recording import record
 from bespoke_pipeline.defs.resources import ArtifactStore, DatasetResource, MlflowResource
+from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
+from bespoke_pipeline.models.pixel.tokenizer import unknown_words
 from bespoke_pipeline.pixelart.contact_sheet import annotated_sheet, contact_sheet
 
 GROUP = "dataset"
@@ -50,6 +53,15 @@ def _flagged_sheet(dataset: DatasetResource, wrong: pd.DataFrame):
         for file, group in wrong.groupby("file", sort=True)
     ]
     return annotated_sheet(rows)
+
+
+def _unknown_to_base_model(frame: pd.DataFrame) -> pd.DataFrame:
+    """Caption words the embedded base model has no token for: the pixel-tiny LoRA can't
+    learn them (a text-encoder LoRA learns words it has tokens for, even untrained ones)."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(BASE_MODEL_DIR / "tokenizer")
+    counts = unknown_words(tokenizer, frame[frame.included].caption.dropna())
+    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return pd.DataFrame(rows, columns=["word", "captions"])
 
 
 def _no_usable_images(dataset: DatasetResource, raw_images: pd.DataFrame) -> dg.Failure:
@@ -140,6 +152,7 @@ def captions(
             "agreement.csv": agreement_table(user),
             "disagreements.csv": wrong,
             "vocabulary.csv": vocabulary_report(user),
+            "unknown_to_base_model.csv": _unknown_to_base_model(frame),
         },
     )
     return dg.Output(frame, metadata=metadata)

@@ -15,6 +15,7 @@ from bespoke_pipeline.defs.resources import (
 )
 from bespoke_pipeline.defs.training import TRAINING_CONFIGS
 from bespoke_pipeline.evaluation.checkpoint_scores import score_run
+from bespoke_pipeline.evaluation.metrics import palette_of
 from bespoke_pipeline.evaluation.promotion import (
     beats,
     best_candidate,
@@ -24,7 +25,7 @@ from bespoke_pipeline.evaluation.promotion import (
     save_record,
     write_production,
 )
-from bespoke_pipeline.evaluation.scoring import ModelScore, ReferenceData, numeric_scores
+from bespoke_pipeline.evaluation.scoring import ModelScore, numeric_scores
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.tracking import production_version, register_version
 from bespoke_pipeline.training.checkpoints import read_sidecar
@@ -37,6 +38,7 @@ ALIAS = "production"
 SUMMARY = [
     "epoch",
     "composite",
+    "composite_ci",
     "guidance_scale",
     "steps",
     "background",
@@ -154,7 +156,7 @@ def production_model(
         **candidate_record(candidate),
         "base_model": sidecar["base_model"],
         "dataset_sha256": sidecar["dataset_sha256"],
-        "palette": ReferenceData.of(data.images).palette,  # generate snaps onto these colors
+        "palette": palette_of(data.images),  # generate snaps onto these colors
     }
     card = model_card(
         candidate, current and current["scores"], sidecar["config"], sidecar["dataset_sha256"]

@@ -9,9 +9,9 @@ from pydantic import Field
 
 from bespoke_pipeline.defs.recording import record
 from bespoke_pipeline.defs.resources import ArtifactStore, MlflowResource
-from bespoke_pipeline.training.base_model import BASE_MODEL_DIR
-from bespoke_pipeline.training.model_card import SAMPLES_FILE, export_base_model
-from bespoke_pipeline.training.pretrain import Pretrainer, PretrainProgress
+from bespoke_pipeline.evaluation.base_model_card import SAMPLES_FILE, export_base_model
+from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
+from bespoke_pipeline.models.pixel.pretrain import Pretrainer, PretrainProgress
 
 
 class PretrainConfig(dg.Config):

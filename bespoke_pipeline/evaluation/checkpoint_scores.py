@@ -10,13 +10,9 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
+from bespoke_pipeline.evaluation.metrics import Reference
 from bespoke_pipeline.evaluation.prompts import EvalPrompt, held_out_prompts, reference_prompts
-from bespoke_pipeline.evaluation.scoring import (
-    EvaluationSettings,
-    ModelScore,
-    ReferenceData,
-    score_model,
-)
+from bespoke_pipeline.evaluation.scoring import EvaluationSettings, ModelScore, score_model
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.training.checkpoints import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
@@ -55,7 +51,7 @@ def score_run(
     """Samples are drawn at the config's training side and snapped to the 24x24 grid, so
     every model family is scored the same way."""
     prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
-    reference = ReferenceData.of(data.images)
+    reference = Reference.of(data.images)
     pipe, render = sampling_pipeline(config)
     scores: dict[int, ModelScore] = {}
     for epoch in [BASE_EPOCH, *sorted(checkpoints)]:

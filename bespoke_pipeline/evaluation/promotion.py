@@ -17,7 +17,7 @@ from bespoke_pipeline.training.checkpoints import STATE_FILE
 PRODUCTION_RECORD = "production.json"
 MODEL_CARD = "MODEL_CARD.md"
 #: Rows of the model card's score table.
-SHOWN = ["composite", *WEIGHTS, "held_out_color_accuracy", "novelty", "diversity"]
+SHOWN = ["composite", "composite_ci", *WEIGHTS, "held_out_color_accuracy", "novelty", "diversity"]
 
 
 def best_candidate(tables: dict[str, pd.DataFrame]) -> pd.Series | None:

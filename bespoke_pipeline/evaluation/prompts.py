@@ -5,15 +5,26 @@ a held-out suite of attribute combinations that no training caption contains, so
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bespoke_pipeline.pixelart.caption import CaptionAttributes, parse_caption, render_caption
-from bespoke_pipeline.pixelart.synth import random_portrait
-from bespoke_pipeline.training.base_model import REFERENCE_PROMPTS
+from bespoke_pipeline.pixelart.caption import (
+    REFERENCE_PROMPTS,
+    CaptionAttributes,
+    parse_caption,
+    render_caption,
+)
+from bespoke_pipeline.pixelart.color_words import DESCRIPTIVE_NAMES
+from bespoke_pipeline.pixelart.synth import BACKGROUND_WORDS, BESPOKE, SHIRT_WORDS, random_portrait
 
 HELD_OUT_SEED = 4_242  # fixed: the same suite for every checkpoint and every run
+#: Held-out prompts may name any common colour, not only the demo set's words.
+HELD_OUT_PALETTE = replace(
+    BESPOKE,
+    background=(*BACKGROUND_WORDS, *DESCRIPTIVE_NAMES),
+    shirt=(*SHIRT_WORDS, *DESCRIPTIVE_NAMES),
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,7 @@ def held_out_prompts(
     rng = np.random.default_rng(HELD_OUT_SEED)
     prompts: list[EvalPrompt] = []
     while len(prompts) < count:
-        portrait = random_portrait(rng)
+        portrait = random_portrait(rng, HELD_OUT_PALETTE)
         expected = CaptionAttributes.of(portrait)
         if expected in seen or any(p.expected == expected for p in prompts):
             continue

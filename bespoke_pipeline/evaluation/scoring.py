@@ -16,9 +16,8 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from bespoke_pipeline.evaluation.metrics import diversity, image_metrics
+from bespoke_pipeline.evaluation.metrics import Reference, diversity, image_metrics
 from bespoke_pipeline.evaluation.prompts import EvalPrompt
-from bespoke_pipeline.pixelart.colors import rgb_to_hex
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.training.families import Renderer
 
@@ -90,19 +89,6 @@ class EvaluationSettings(BaseModel):
 
 
 @dataclass(frozen=True)
-class ReferenceData:
-    """What generated images are compared with: the training set's exact cells and colors."""
-
-    cells: np.ndarray  # uint8 (N, 24, 24, 3)
-    palette: list[str]
-
-    @classmethod
-    def of(cls, images: np.ndarray) -> ReferenceData:
-        palette = sorted({rgb_to_hex(c) for c in np.unique(images.reshape(-1, 3), axis=0)})
-        return cls(images, palette)
-
-
-@dataclass(frozen=True)
 class ModelScore:
     per_image: pd.DataFrame  # one row per prompt x sample x sampler setting
     per_setting: pd.DataFrame  # accuracies and composite per sampler setting
@@ -113,7 +99,7 @@ class ModelScore:
 def score_model(
     render: Renderer,
     prompts: list[EvalPrompt],
-    reference: ReferenceData,
+    reference: Reference,
     settings: EvaluationSettings,
 ) -> ModelScore:
     texts = [p.text for p in prompts for _ in range(settings.samples_per_prompt)]
@@ -139,9 +125,7 @@ def score_model(
                             "prompt": prompt.name,
                             "suite": prompt.suite,
                             "sample": sample,
-                            **image_metrics(
-                                image, cells, prompt.expected, reference.palette, reference.cells
-                            ),
+                            **image_metrics(image, cells, prompt.expected, reference),
                             "diversity": spread,
                         }
                     )
@@ -164,6 +148,7 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
         generalization = held_out.groupby(["guidance_scale", "steps"])[colors].mean().mean(axis=1)
         table["held_out_color_accuracy"] = generalization.to_numpy()
     table["composite"] = table.apply(composite, axis=1)
+    table["composite_ci"] = _composite_ci(per_image).to_numpy()
     table["meets_targets"] = table.apply(
         lambda row: all(math.isnan(row[m]) or row[m] >= target for m, target in TARGETS.items()),
         axis=1,
@@ -179,6 +164,14 @@ def numeric_scores(row: pd.Series) -> dict[str, float]:
         for k, v in row.items()
         if isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v)
     }
+
+
+def _composite_ci(per_image: pd.DataFrame) -> pd.Series:
+    """Half-width of the 95% interval of the composite per sampler setting, from the spread
+    of per-image composites: differences smaller than this are noise."""
+    scored = per_image.assign(image_composite=per_image.apply(composite, axis=1))
+    grouped = scored.groupby(["guidance_scale", "steps"])["image_composite"]
+    return 1.96 * grouped.std(ddof=1).fillna(0.0) / np.sqrt(grouped.count())
 
 
 def composite(row: pd.Series) -> float:

@@ -1,35 +1,39 @@
 """Read a Portrait back from the pixels of a 24x24 portrait.
 
-The Portrait is the summary the generator, captions and metrics share: one dominant colour
-per part. It is built from `regions.read_regions`, which searches the pixels, so it reads
-real art as well as the project's own generated punks; `read_regions` keeps the detail
-(every shade, the background's kind, where the eyes are) for the caption check.
+The Portrait is the summary the generator, captions and metrics share: one main colour per
+part. It is built from `regions.read_regions`, which searches the pixels, so it reads real
+art as well as the project's own generated punks; `read_regions` keeps the detail (every
+shade, where the eyes are) for the caption check. Hair and hat *styles* are the generator's
+names, given to the drawn shape they overlap most.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from PIL import Image
 
 from bespoke_pipeline.pixelart import layout
 from bespoke_pipeline.pixelart.portrait import Portrait
 from bespoke_pipeline.pixelart.regions import Regions, read_regions
 
-#: A jaw row with at least this many skin pixels is square (male); narrower is a chin.
-_SQUARE_JAW = 8
+#: A jaw row at least this many pixels wide (beard included) is square (male).
+_SQUARE_JAW = 5
+_HATS = {name: main | second for name, (main, second) in layout.HEADWEAR.items()}
+_KINDS = {"transparent": "flat"}
 
 
 def analyze(image: Image.Image) -> Portrait:
-    return portrait_of(read_regions(image), image)
+    return portrait_of(read_regions(image))
 
 
-def portrait_of(regions: Regions, image: Image.Image) -> Portrait:
-    headwear = regions.headwear if regions.headwear in layout.HEADWEAR else None
+def portrait_of(regions: Regions) -> Portrait:
+    kind = _KINDS.get(regions.background_kind, regions.background_kind)
+    two_tone = kind != "flat" and len(regions.background_colors) > 1
+    headwear = _best_shape(regions.headwear_cells, _HATS) if regions.headwear_color else None
     return Portrait(
         background=regions.background,
         skin=regions.skin,
         hair=regions.hair,
-        hair_style=_hair_style(image, regions),
+        hair_style=_hair_style(regions, headwear),
         eyes=None if regions.eyewear == "shades" else regions.iris,
         lips=regions.lips,
         collar=regions.collar,
@@ -39,27 +43,24 @@ def portrait_of(regions: Regions, image: Image.Image) -> Portrait:
         headwear_color=regions.headwear_color,
         earring=regions.earring,
         facing=regions.facing,  # type: ignore[arg-type]
+        background_kind=kind,  # type: ignore[arg-type]
+        background_end=regions.background_colors[-1] if two_tone else None,
+        beard=regions.beard,
     )
 
 
-def _hair_style(image: Image.Image, regions: Regions) -> str | None:
-    """The generator's hair style whose visible shape best overlaps the hair-coloured
-    pixels (Jaccard); real art's styles have no such names and read as the nearest one."""
+def _best_shape(cells: frozenset, shapes: dict[str, frozenset]) -> str:
+    """The name whose shape overlaps `cells` most (Jaccard)."""
+
+    def overlap(name: str) -> float:
+        return len(cells & shapes[name]) / max(1, len(cells | shapes[name]))
+
+    return max(shapes, key=overlap)
+
+
+def _hair_style(regions: Regions, headwear: str | None) -> str | None:
     if regions.hair is None:
         return None
-    rgb = np.asarray(image.convert("RGB"))
-    if regions.facing == "left":
-        rgb = rgb[:, ::-1]
-    hair = tuple(int(regions.hair[i : i + 2], 16) for i in (1, 3, 5))
-    painted = {
-        (int(x), int(y)) for y, x in zip(*np.nonzero((rgb == hair).all(axis=2)), strict=True)
-    }
-    hidden = layout.HEADWEAR.get(regions.headwear or "", frozenset())
-    zone = frozenset().union(*layout.HAIR_STYLES.values())
-    painted = (painted & zone) - hidden
-
-    def overlap(style: str) -> float:
-        visible = layout.HAIR_STYLES[style] - hidden
-        return len(painted & visible) / max(1, len(painted | visible))
-
-    return max(layout.HAIR_STYLES, key=overlap)
+    hidden = _HATS.get(headwear or "", frozenset())
+    visible = {name: cells - hidden for name, cells in layout.HAIR_STYLES.items()}
+    return _best_shape(regions.hair_cells, visible)

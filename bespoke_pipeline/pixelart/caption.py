@@ -24,19 +24,54 @@ from bespoke_pipeline.pixelart.portrait import Portrait
 from bespoke_pipeline.pixelart.regions import Regions
 
 DEFAULT_TRIGGER = "TOK"
+#: The user's three test prompts (reference notes), verbatim: every epoch is sampled on them.
+REFERENCE_PROMPTS = {
+    "basic": "TOK bespoke, 24x24 pixel grid portrait, female, purple solid background, brown "
+    "hair, blue eyes, light skin tone, right-facing",
+    "advanced_coordinate": "TOK bespoke, 24x24 pixel grid portrait, symbolic punk style, "
+    "vibrant orange solid background, black hair starting at y=3 extending to y=17, black "
+    "pupils fixed at (8,12) and (13,12), brown iris eyes at (9,12) and (14,12), black nose dot "
+    "at (11,13), pink lips spanning x=10-13 y=15-16, tan skin tone with jaw defined at y=19, "
+    "blue collar at bottom edge y=20-22, right-facing, pure pixel art with no gradients or "
+    "anti-aliasing",
+    "accessory": "TOK bespoke, 24x24 pixel art, male, glasses spanning x=7-16 y=11-13, black "
+    "hair, green solid background, right-facing profile",
+}
+
 STYLE_WORD = "bespoke"
 
-_PUPILS = "black pupils fixed at ({},{}) and ({},{})".format(*layout.PUPILS[0], *layout.PUPILS[1])
-_IRISES = "iris eyes at ({},{}) and ({},{})".format(*layout.IRISES[0], *layout.IRISES[1])
-_NOSE = "black nose dot at ({},{})".format(*layout.NOSE)
-_LIPS = "lips spanning x=10-13 y=15-16"
-_JAW = f"skin tone with jaw defined at y={layout.JAW_ROW}"
-_BOTTOM = "at bottom edge y=20-22"
+# The template's own words and coordinates, as the artist's captions quote them.
+_PUPILS = "black pupils fixed at ({},{}) and ({},{})".format(
+    *layout.STATED_PUPILS[0], *layout.STATED_PUPILS[1]
+)
+_IRISES = "iris eyes at ({},{}) and ({},{})".format(
+    *layout.STATED_IRISES[0], *layout.STATED_IRISES[1]
+)
+_NOSE = "black nose dot at ({},{})".format(*layout.STATED_NOSE)
+_LIPS = f"lips spanning {layout.STATED_LIPS}"
+_JAW = f"jaw defined at y={layout.JAW_ROW}"
+_BOTTOM = f"at bottom edge {layout.STATED_COLLAR}"
 _CLOSING = (
     "pure pixel art with no gradients or anti-aliasing",
     "clean color boundaries",
     "all features contained within 22x22 center grid",
 )
+#: How a caption names a background of each kind, from its two colour words.
+_BACKGROUND_PHRASES = {
+    "flat": "{a}",
+    "gradient": "gradient from {a} to {b}",
+    "striped": "{a} and {b} striped",
+    "checkered": "{a} and {b} checkered",
+    "split": "{a} and {b} split",
+    "pattern": "{a} brick with {b} mortar",
+}
+#: How a caption names a hat, from its main and accent colour words.
+_HEADWEAR_PHRASES = {
+    "cap": "{a} cap featuring {b} logo",
+    "beanie": "{a} beanie with {b} stripe",
+    "bandana": "{a}/{b} bandana",
+    "crown": "{a} crown with {b} gems",
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +104,7 @@ class CaptionAttributes:
         names = portrait.color_names()
         return cls(
             sex=portrait.sex,
-            background=names["background"] or "transparent",
+            background=background_phrase(portrait),
             hair=names["hair"] or "bald",
             hair_style=portrait.hair_style,
             eyes=names["eyes"],
@@ -78,44 +113,76 @@ class CaptionAttributes:
             collar=names["collar"] or "none",
             eyewear_style=portrait.eyewear_style,
             headwear_style=portrait.headwear_style,
-            headwear_color=names["headwear_color"],
+            headwear_color=_headwear_colour(portrait),
             earring=True if portrait.earring else None,
+            beard=names["beard"],
             facing=portrait.facing,
         )
 
 
+def _words(portrait: Portrait) -> dict[str, str | None]:
+    return {**portrait.color_names(), **dict(portrait.words)}
+
+
+def background_phrase(portrait: Portrait) -> str:
+    """The background as a caption says it (without "background"), e.g. "gradient from
+    teal to lime green"; "transparent" when there is none."""
+    words = _words(portrait)
+    if words["background"] is None:
+        return "transparent"
+    if portrait.background_kind == "flat" or not portrait.background_end:
+        return str(words["background"])
+    end = words.get("background_end") or describe(portrait.background_end)
+    return _BACKGROUND_PHRASES[portrait.background_kind].format(a=words["background"], b=end)
+
+
+def _headwear_colour(portrait: Portrait) -> str | None:
+    """The hat's colour words as a caption reads back: the main one (a bandana names two)."""
+    words = _words(portrait)
+    if not portrait.headwear_style or not words["headwear_color"]:
+        return None
+    if portrait.headwear_style == "bandana":
+        return f"{words['headwear_color']}/{words.get('headwear_accent') or 'white'}"
+    return words["headwear_color"]
+
+
 def render_caption(portrait: Portrait, trigger: str = DEFAULT_TRIGGER) -> str:
-    names = portrait.color_names()
+    """The reference template in the portrait's own words. Coordinates are the template's,
+    as in the artist's captions, wherever the pixels are (the dataset profile says so)."""
+    words = _words(portrait)
     lead = STYLE_WORD if trigger == STYLE_WORD else f"{trigger} {STYLE_WORD}"
     parts = [lead, "24x24 pixel grid portrait", portrait.sex, "symbolic punk style"]
-    parts.append(
-        f"{names['background']} solid background"
-        if names["background"]
-        else "transparent background"
+    background = background_phrase(portrait)
+    flat = words["background"] and (
+        portrait.background_kind == "flat" or not portrait.background_end
     )
+    parts.append(f"{background} solid background" if flat else f"{background} background")
     if portrait.hair_style:
         bottom = layout.hair_bottom(portrait.hair_style)
         parts.append(
-            f"{names['hair']} {portrait.hair_style} hair starting at "
+            f"{words['hair']} {portrait.hair_style} hair with darker shading starting at "
             f"y={layout.HAIR_TOP} extending to y={bottom}"
         )
     else:
         parts.append("bald head")
     if portrait.eyewear_style == "shades":
-        parts.append(f"black shades spanning {layout.GLASSES_SPAN} covering the eyes")
+        lens = words.get("eyewear") or "black"
+        parts.append(f"{lens} shades spanning {layout.GLASSES_SPAN} covering the eyes")
     else:
-        parts += [_PUPILS, f"{names['eyes']} {_IRISES}"]
-    parts += [_NOSE, f"{names['lips']} {_LIPS}", f"{names['skin']} {_JAW}"]
+        parts += [_PUPILS, f"{words['eyes']} {_IRISES}"]
+    parts += [_NOSE, f"{words['lips']} {_LIPS}"]
+    beard = f" with {words['beard']} beard at {layout.BEARD_SPAN}" if words["beard"] else ""
+    parts += [f"{words['skin']} skin tone{beard}", _JAW]
     parts.append(
-        f"{names['collar']} collar {_BOTTOM}" if names["collar"] else f"bare neck {_BOTTOM}"
+        f"{words['collar']} collar {_BOTTOM}" if words["collar"] else f"bare neck {_BOTTOM}"
     )
     if portrait.eyewear_style == "glasses":
-        parts.append(f"black glasses spanning {layout.GLASSES_SPAN}")
+        parts.append(f"{words.get('eyewear') or 'black'} glasses spanning {layout.GLASSES_SPAN}")
     if portrait.headwear_style:
-        parts.append(
-            f"{names['headwear_color']} {portrait.headwear_style} on head spanning "
-            f"{layout.HEADWEAR_SPAN[portrait.headwear_style]}"
+        hat = _HEADWEAR_PHRASES[portrait.headwear_style].format(
+            a=words["headwear_color"], b=words.get("headwear_accent") or "white"
         )
+        parts.append(f"{hat} on head spanning {layout.HEADWEAR_SPAN[portrait.headwear_style]}")
     if portrait.earring:
         parts.append("gold earring at ({},{})".format(*layout.EARRING))
     parts.append(f"{portrait.facing}-facing")

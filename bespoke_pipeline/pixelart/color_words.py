@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from matplotlib import colors as mpl_colors
 
-from bespoke_pipeline.pixelart.colors import delta_e_2000, hex_to_lab
+from bespoke_pipeline.pixelart.colors import delta_e_2000, hex_to_lab, lab_to_hex
 
 #: A phrase agrees with a colour this close (CIEDE2000) to a member of its family. About
 #: the distance between neighbouring survey names of one family ("green" to "kiwi green"
@@ -156,10 +156,12 @@ _MAX_NAME_WORDS = 4
 
 @dataclass(frozen=True)
 class NamedColour:
-    """One colour a phrase names: the word(s) it matched and its family's Lab points."""
+    """One colour a phrase names: the word(s) it matched, its family's Lab points and the
+    one colour the words name exactly (what the generator paints for them)."""
 
     name: str
     lab: np.ndarray  # (N, 3)
+    centre: np.ndarray  # (3,)
 
     def distance(self, lab: np.ndarray) -> np.ndarray:
         """CIEDE2000 from each of `lab` (M, 3) to the nearest family member."""
@@ -196,6 +198,12 @@ def vocabulary() -> dict[str, str]:
     names = {n.lower(): h for n, h in mpl_colors.CSS4_COLORS.items()}
     names |= {n.removeprefix("xkcd:"): h for n, h in mpl_colors.XKCD_COLORS.items()}
     return names | _SUPPLEMENT
+
+
+def known_words() -> set[str]:
+    """Every word the resolver reads: names (split into words), modifiers, kinds, tones."""
+    words = {w for name in vocabulary() for w in normalise(name).split()}
+    return words | set(_MODIFIERS) | set(KIND_WORDS) | set(SKIN_TONES) | _JOINERS | _NOISE
 
 
 @lru_cache(maxsize=2048)
@@ -255,9 +263,11 @@ def _read_words(words: list[str], skin: bool) -> tuple[list[NamedColour], set[st
             name, i = matched
             colour = _named(name, modifiers, skin)
             if colours and not joined:  # "sandy beige", "light gray silver"
+                previous = colours.pop()
                 colour = NamedColour(
-                    f"{colours[-1].name} {colour.name}",
-                    np.concatenate([colours.pop().lab, colour.lab]),
+                    f"{previous.name} {colour.name}",
+                    np.concatenate([previous.lab, colour.lab]),
+                    (previous.centre + colour.centre) / 2,
                 )
             colours.append(colour)
             modifiers, joined = [], False
@@ -265,12 +275,12 @@ def _read_words(words: list[str], skin: bool) -> tuple[list[NamedColour], set[st
         word = words[i]
         if word in _MODIFIERS:
             modifiers.append(word)
-        elif word in KIND_WORDS:
-            kinds.add(KIND_WORDS[word])
-        elif word in _JOINERS:
+        else:  # any other word between two names keeps them two colours
             joined = True
-        elif word not in _NOISE:
-            unknown.append(word)
+            if word in KIND_WORDS:
+                kinds.add(KIND_WORDS[word])
+            elif word not in _JOINERS and word not in _NOISE:
+                unknown.append(word)
         i += 1
     if modifiers and not colours:
         lone = _lone_modifier(modifiers[-1], skin)
@@ -296,7 +306,8 @@ def _lone_modifier(word: str, skin: bool) -> NamedColour | None:
     if word not in _LONE_MODIFIERS:
         return None
     known = vocabulary()
-    return NamedColour(word, hex_to_lab([known[n] for n in _LONE_MODIFIERS[word]]))
+    lab = hex_to_lab([known[n] for n in _LONE_MODIFIERS[word]])
+    return NamedColour(word, lab, lab[0])
 
 
 def _longest_name(words: list[str], start: int, skin: bool) -> tuple[str, int] | None:
@@ -313,11 +324,22 @@ def _longest_name(words: list[str], start: int, skin: bool) -> tuple[str, int] |
 
 
 def _named(name: str, modifiers: list[str], skin: bool) -> NamedColour:
-    base = hex_to_lab([SKIN_TONES[name]]) if skin and name in SKIN_TONES else _family(name)
+    tone = skin and name in SKIN_TONES
+    base = hex_to_lab([SKIN_TONES[name]]) if tone else _family(name)
+    centre = hex_to_lab([SKIN_TONES[name] if tone else vocabulary()[name]])
     if not modifiers:
-        return NamedColour(name, base)
+        return NamedColour(name, base, centre[0])
     label = " ".join([*modifiers, name])
-    return NamedColour(label, np.concatenate([base, _shifted(base, modifiers)]))
+    shifted = _shifted(centre, modifiers)[0]
+    return NamedColour(label, np.concatenate([base, _shifted(base, modifiers)]), shifted)
+
+
+def colour_of(phrase: str, skin: bool = False) -> str:
+    """The colour a phrase names exactly (its first colour): what to paint for the words."""
+    resolved = resolve(phrase, skin)
+    if not resolved.colours:
+        raise ValueError(f"'{phrase}' names no colour the resolver knows")
+    return lab_to_hex(resolved.colours[0].centre)
 
 
 #: Names used to describe a colour to a person (messages, reports): common words only,

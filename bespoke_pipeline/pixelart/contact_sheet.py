@@ -64,6 +64,7 @@ def annotated_sheet(
             draw.text((left, top + 16), attribute, fill="#000000", font=font)
             for offset, colour in ((0, said), (swatch + 2, seen)):
                 box = (left + offset, top + 32, left + offset + swatch, top + 32 + swatch)
-                draw.rectangle(box, fill=colour or "#ffffff", outline="#000000")
+                fill = colour if isinstance(colour, str) else "#ffffff"  # none seen: blank
+                draw.rectangle(box, fill=fill, outline="#000000")
             draw.text((left, top + 36 + swatch), "said / seen", fill="#555555", font=font)
     return sheet

@@ -7,18 +7,24 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from bespoke_pipeline.pixelart.color_words import describe
-from bespoke_pipeline.pixelart.colors import COLORS
 
 Sex = Literal["male", "female"]
 Facing = Literal["right", "left"]
 EyewearStyle = Literal["glasses", "shades"]
-HeadwearStyle = Literal["cap", "beanie"]
+HeadwearStyle = Literal["cap", "beanie", "bandana", "crown"]
+BackgroundKind = Literal["flat", "gradient", "striped", "checkered", "split", "pattern"]
+
+#: The colour attributes, in caption order.
+COLOR_FIELDS = ("background", "skin", "hair", "eyes", "lips", "collar", "headwear_color", "beard")
 
 
 @dataclass(frozen=True)
 class Portrait:
-    """Colors are exact `#rrggbb` hex; None means the feature is absent or hidden
-    (`background` None: transparent; `eyes` None: behind shades)."""
+    """Colours are exact `#rrggbb` hex of each part's main shade; None means the feature
+    is absent or hidden (`background` None: transparent; `eyes` None: behind shades).
+    `words` holds the phrase a caption uses for each colour attribute ("warm copper"):
+    the generator picks words first and paints their colours; analysis leaves it empty
+    and colours are then described with the nearest common word."""
 
     background: str | None
     skin: str
@@ -33,6 +39,11 @@ class Portrait:
     headwear_color: str | None = None
     earring: bool = False
     facing: Facing = "right"
+    background_kind: BackgroundKind = "flat"
+    #: The other colour of a two-colour or gradient background (its last band).
+    background_end: str | None = None
+    beard: str | None = None
+    words: tuple[tuple[str, str], ...] = ()
 
     @property
     def eyewear(self) -> bool:
@@ -43,17 +54,14 @@ class Portrait:
         return self.headwear_style is not None
 
     def color_names(self) -> dict[str, str | None]:
-        """Words for every color attribute: a generated punk's colors by the names they were
-        painted with (so its captions round-trip), anyone else's by the nearest common word."""
-        fields = ("background", "skin", "hair", "eyes", "lips", "collar", "headwear_color")
-        return {f: (color_word(v) if (v := getattr(self, f)) else None) for f in fields}
+        """The caption's word for every colour attribute (None where absent)."""
+        chosen = dict(self.words)
+        return {
+            f: (chosen.get(f) or describe(v) if (v := getattr(self, f)) else None)
+            for f in COLOR_FIELDS
+        }
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-_PALETTE_NAMES = {hex_value: name for name, hex_value in COLORS.items()}
-
-
-def color_word(hex_color: str) -> str:
-    return _PALETTE_NAMES.get(hex_color.lower()) or describe(hex_color)
+        values = asdict(self)
+        values["words"] = dict(self.words)
+        return values

@@ -26,7 +26,8 @@ Pixel = tuple[int, int]
 DARK_L = (
     16.0  # CIELAB lightness below which a pixel reads as black (pupils, outline); ebony skin is 20
 )
-SAME_SHADE = 6.0  # CIEDE2000 under which two pixels are one shade (skin highlights)
+SAME_SHADE = 6.0  # CIEDE2000 under which two pixels are one shade
+SKIN_SHADE = 10.0  # skin's own shading (a jaw shadow, a blush) stays skin
 _SHADE_SHARE = 0.1  # a shade must cover this share of its region to be listed
 _FLAT_SHARE = 0.9  # one colour on this share of the background makes it flat
 _BAND_PURITY = 0.8  # a row/column this uniform is one band of a banded background
@@ -70,6 +71,7 @@ class Regions:
     skin: str
     hair: str | None
     hair_colors: tuple[str, ...]
+    hair_cells: frozenset[Pixel]
     #: Every colour around the head that is not skin: hair, hats, their outline. What a
     #: caption's hair or headwear colour is checked against, since a hat drawn in the hair's
     #: place or dark strands at the hair's edge are easy to read as one another.
@@ -81,8 +83,8 @@ class Regions:
     beard: str | None
     eyewear: str | None  # glasses or shades
     eyewear_color: str | None
-    headwear: str | None  # cap, beanie, or hat for anything else on the head
-    headwear_color: str | None
+    headwear_color: str | None  # None: nothing on the head
+    headwear_cells: frozenset[Pixel]
     earring: bool
     jaw_width: int
     nose: Pixel | None  # the dark dot below and between the eyes
@@ -105,12 +107,11 @@ class _Canvas:
         self.lightness = np.where(self.opaque, self.lab_of[inverse, 0].reshape(SIZE, SIZE), -1)
         self.background = _background_mask(self.index, self.lab_of)
         self.dark = self.opaque & (self.lightness < DARK_L)
-        # A drawing with an outline has dark pixels along most of the figure's edge; its
-        # outline is the thin part of that (a mass of black hair has whole 2x2 blocks).
+        # The outline: dark, at the figure's edge, and thin (a mass of black hair or a black
+        # beard has whole 2x2 blocks of dark and is not outline).
         edge = self.opaque & ~self.background & ndimage.binary_dilation(self.background)
-        thick = ndimage.binary_opening(self.dark, structure=np.ones((2, 2)))
-        outlined = edge.any() and self.dark[edge].mean() >= 0.5
-        self.outline = self.dark & edge & ~thick if outlined else np.zeros_like(edge)
+        thick = ndimage.binary_opening(self.dark & ~self.background, structure=np.ones((2, 2)))
+        self.outline = self.dark & edge & ~thick
         # The most common light colour in the middle of the picture: the face, for telling
         # an iris from the skin around it before anything else is known.
         middle = np.zeros((SIZE, SIZE), bool)
@@ -144,6 +145,10 @@ class _Canvas:
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return [(str(self.hexes[k]), n / total) for k, n in ranked]
 
+    def distance(self, a: str, b: str) -> float:
+        hexes = list(self.hexes)
+        return float(delta_e_2000(self.lab_of[hexes.index(a)], self.lab_of[hexes.index(b)]))
+
     def near(self, mask: np.ndarray, hex_color: str | None, tolerance: float) -> np.ndarray:
         """Pixels of `mask` within `tolerance` (CIEDE2000) of a colour."""
         if hex_color is None:
@@ -161,39 +166,48 @@ def read_regions(image: Image.Image, usual: EyeLayout = USUAL_EYES) -> Regions:
         raise ValueError(f"expected a {SIZE}x{SIZE} image, got {rgba.shape[1]}x{rgba.shape[0]}")
     right = _Canvas(rgba)
     left = _Canvas(rgba[:, ::-1].copy())
+    lenses = _lenses(right, usual)
+    if lenses:  # shades hide the eyes: the lenses say where they are
+        facing = _facing_by_mass(right)
+        canvas = right if facing == "right" else left
+        return _read_parts(canvas, _lenses(canvas, usual) or (usual, ""), False, facing)
     eyes_r, score_r = _find_eyes(right, usual)
     eyes_l, score_l = _find_eyes(left, usual)
-    if max(score_r, score_l) >= _EYES_FOUND and abs(score_r - score_l) >= 1:
+    if max(score_r, score_l) >= _EYES_FOUND and abs(score_r - score_l) >= _FACING_MARGIN:
         facing = "right" if score_r > score_l else "left"
     else:
         facing = _facing_by_mass(right)
     canvas, eyes, score = (right, eyes_r, score_r) if facing == "right" else (left, eyes_l, score_l)
     found = score >= _EYES_FOUND
-    return _read_parts(canvas, eyes if found else usual, found, facing)
+    return _read_parts(canvas, (eyes if found else usual, None), found, facing)
 
 
-def _read_parts(canvas: _Canvas, eyes: EyeLayout, found: bool, facing: str) -> Regions:
+def _read_parts(
+    canvas: _Canvas, located: tuple[EyeLayout, str | None], found: bool, facing: str
+) -> Regions:
+    """`located`: the eyes, and the lens colour when shades cover them."""
+    eyes, lens = located
     background_kind, background_colors = _background_kind(canvas)
     skin = _skin(canvas, eyes)
-    eyewear, eyewear_color = _eyewear(canvas, eyes, skin, found)
+    eyewear, eyewear_color = ("shades", lens) if lens else _eyewear(canvas, eyes, skin)
     figure = canvas.opaque & ~canvas.background
-    not_skin = figure & ~canvas.near(figure, skin, SAME_SHADE)
+    not_skin = figure & ~canvas.near(figure, skin, SKIN_SHADE)
     frame = _frame_mask(canvas, eyes, eyewear_color)
-    headwear, headwear_color, hat_mask = _headwear(canvas, eyes, not_skin & ~frame)
     earring = _earring(canvas, eyes, not_skin)
-    hair_colors = _hair(canvas, eyes, not_skin & ~hat_mask & ~earring & ~frame)
+    headwear_color, hat_mask = _headwear(canvas, eyes, not_skin & ~frame & ~earring)
+    hair_colors, hair_cells = _hair(canvas, eyes, not_skin & ~hat_mask & ~earring & ~frame)
     head_colors = [
         c
         for c, share in canvas.shades(not_skin & _hair_zone(eyes) & ~earring & ~frame)
         if share >= _SHADE_SHARE / 2
     ]
     iris_colors = [] if eyewear == "shades" else _iris(canvas, eyes, skin, eyewear_color)
-    lip_colors = _window_shades(
-        canvas, not_skin & ~canvas.dark, eyes.row + 3, eyes.row + 6, eyes.left + 1, eyes.right
-    )
     collar_colors = _window_shades(canvas, not_skin & ~canvas.outline, 20, SIZE - 1, 0, SIZE - 1)
     chin = (eyes.row + 6, eyes.row + 7, eyes.left, eyes.right + 1)
-    beard_colors = _window_shades(canvas, not_skin & ~canvas.outline, *chin)
+    bearded = _beard_share(canvas, chin, not_skin) >= 0.4
+    jaw = (eyes.row + 4, eyes.row + 7, eyes.left - 1, eyes.right + 1)  # mouth to chin
+    beard_colors = _window_shades(canvas, not_skin & ~canvas.outline, *jaw) if bearded else []
+    lip_colors = _lips(canvas, eyes, not_skin, jaw if bearded else None)
     return Regions(
         background=_first(background_colors) if canvas.background.any() else None,
         background_colors=tuple(background_colors),
@@ -206,18 +220,21 @@ def _read_parts(canvas: _Canvas, eyes: EyeLayout, found: bool, facing: str) -> R
         skin=skin,
         hair=_first(hair_colors),
         hair_colors=tuple(hair_colors),
+        hair_cells=hair_cells,
         head_colors=tuple(head_colors),
         lips=_first(lip_colors) or skin,
         lip_colors=tuple(lip_colors),
         collar=_first(collar_colors),
         collar_colors=tuple(collar_colors),
-        beard=_first(beard_colors) if _beard_share(canvas, chin, not_skin) >= 0.4 else None,
+        beard=_first(beard_colors),
         eyewear=eyewear,
         eyewear_color=eyewear_color,
-        headwear=headwear,
         headwear_color=headwear_color,
+        headwear_cells=frozenset(
+            (int(x), int(y)) for y, x in zip(*np.nonzero(hat_mask), strict=True)
+        ),
         earring=bool(earring.any()),
-        jaw_width=_jaw_width(canvas, eyes, skin),
+        jaw_width=_jaw_width(canvas, eyes),
         nose=_nose(canvas, eyes),
         mouth_row=_row_of(canvas, _first(lip_colors), eyes.row + 3, eyes.row + 6),
         collar_rows=_rows_of(canvas, _first(collar_colors), 20 - 4, SIZE - 1),
@@ -232,36 +249,36 @@ def _first(colors: list[str]) -> str | None:
 
 
 def _background_mask(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
-    """Border-connected pixels of the border's colours. The bottom edge is left out as a
-    seed (the figure's shoulders stand on it). A colour seen once on the border counts
-    only as a small step from the border colour beside it (a gradient along the edge), so
-    one hair pixel touching the top edge does not make the hair background."""
-    rows = SIZE * 2 // 3
-    ring = [index[0, ::-1], index[:rows, 0], index[:rows, -1]]  # left, top, right: in order
-    counts = Counter(np.concatenate(ring).tolist())
-    palette = {k for k, n in counts.items() if n >= 2 or k == -1}
-    for edge in ring:
-        keys = edge.tolist()
-        for a, b in zip(keys, keys[1:], strict=False):
+    """Border-connected pixels of the border's colours, seeded from the top, left and right
+    edges (the figure stands on the bottom one). A background colour covers a fair share
+    of those edges, or is a small step from one that does (a gradient along the edge): so
+    hair that reaches the top edge, a mohawk say, stays hair."""
+    edges = [index[0, :], index[:, 0], index[:, -1]]
+    seen = np.concatenate(edges)
+    counts = Counter(seen.tolist())
+    palette = {k for k, n in counts.items() if n >= max(2, _BORDER_SHARE * seen.size) or k == -1}
+    pairs = [
+        (a, b) for edge in edges for a, b in zip(edge[:-1].tolist(), edge[1:].tolist(), strict=True)
+    ]
+    grown = True
+    while grown:  # follow a gradient step by step from the colours that cover the edges
+        grown = False
+        for a, b in pairs:
             for key, neighbour in ((a, b), (b, a)):
-                if (
-                    key not in palette
-                    and key >= 0
-                    and neighbour >= 0
-                    and _small_step(lab_of, key, neighbour)
-                ):
+                grows = key not in palette and key >= 0 and neighbour in palette
+                if grows and neighbour >= 0 and _small_step(lab_of, key, neighbour):
                     palette.add(key)
+                    grown = True
     seeds = np.zeros((SIZE, SIZE), bool)
-    seeds[0, :] = True
-    seeds[:rows, 0] = True
-    seeds[:rows, -1] = True
+    seeds[0, :] = seeds[:, 0] = seeds[:, -1] = True
     candidate = np.isin(index, list(palette))
     labels, _ = ndimage.label(candidate)
     touching = np.unique(labels[seeds & candidate])
     return np.isin(labels, touching[touching > 0])
 
 
-_GRADIENT_STEP = 10.0  # CIEDE2000 between neighbouring cells of a background gradient
+_BORDER_SHARE = 0.05  # of the top, left and right edges' cells
+_GRADIENT_STEP = 15.0  # CIEDE2000 between neighbouring cells of a background gradient
 
 
 def _small_step(lab_of: np.ndarray, a: int, b: int) -> bool:
@@ -284,9 +301,10 @@ def _background_kind(canvas: _Canvas) -> tuple[str, list[str]]:
         bands = _bands(canvas, mask, along_rows)
         if bands is not None:
             return _band_kind(canvas, bands), _ordered_unique(bands)
+    main = _raster_order(canvas, mask, main or [shades[0][0]])
     if len(main) == 2 and _alternates(canvas, mask):
         return "checkered", main
-    return "pattern", main or [shades[0][0]]
+    return "pattern", main
 
 
 def _bands(canvas: _Canvas, mask: np.ndarray, along_rows: bool) -> list[str] | None:
@@ -320,16 +338,37 @@ def _ordered_unique(colours: list[str]) -> list[str]:
 
 
 def _alternates(canvas: _Canvas, mask: np.ndarray) -> bool:
-    """Neighbours differ in both directions far more often than in a patch pattern."""
-    index = canvas.index
-    horizontal = (index[:, 1:] != index[:, :-1]) & mask[:, 1:] & mask[:, :-1]
-    vertical = (index[1:, :] != index[:-1, :]) & mask[1:, :] & mask[:-1, :]
-    return horizontal.sum() > 0.2 * mask.sum() and vertical.sum() > 0.2 * mask.sum()
+    """Checks: along rows and along columns alike, the colours change in runs of one
+    length (the cell size). Bricks have long and short runs; patches have no rhythm."""
+    lengths: list[list[int]] = []
+    for index, inside in ((canvas.index, mask), (canvas.index.T, mask.T)):
+        runs = []
+        for keys, line in zip(index, inside, strict=True):
+            start = 0
+            for x in range(1, SIZE + 1):
+                if x == SIZE or not line[x] or keys[x] != keys[start] or not line[start]:
+                    if start > 0 and x < SIZE and line[start - 1] and line[start] and line[x]:
+                        runs.append(x - start)  # a whole run, between two changes
+                    start = x
+        lengths.append(runs)
+    if not all(lengths):
+        return False
+    cell = Counter(lengths[0] + lengths[1]).most_common(1)[0][0]
+    return all(sum(r == cell for r in runs) >= 0.7 * len(runs) for runs in lengths)
+
+
+def _raster_order(canvas: _Canvas, mask: np.ndarray, colours: list[str]) -> list[str]:
+    """Colours in the order they first appear reading from the top left."""
+    first = {}
+    for y, x in zip(*np.nonzero(mask), strict=True):
+        first.setdefault(str(canvas.hexes[canvas.index[y, x]]), (y, x))
+    return sorted(colours, key=lambda c: first.get(c, (SIZE, SIZE)))
 
 
 # -- eyes and facing --------------------------------------------------------------------
 
 _EYES_FOUND = 8.0  # of a best possible score of 12; shades score at most 6
+_FACING_MARGIN = 0.05  # a score this much better tells which way the eyes look
 _EYE_ROW_SPAN = 2  # rows above or below the usual eye row that are searched
 _EYE_GAPS = (5, 4, 6)
 
@@ -410,26 +449,33 @@ def _iris(canvas: _Canvas, eyes: EyeLayout, skin: str, frame: str | None) -> lis
     return _ordered_unique([c for c in colours if c is not None and c != skin])
 
 
-def _eyewear(
-    canvas: _Canvas, eyes: EyeLayout, skin: str, eyes_found: bool
-) -> tuple[str | None, str | None]:
-    """Something across the bridge of the nose at eye height, not skin: glasses; with no
-    pupils visible behind it: shades."""
+def _eyewear(canvas: _Canvas, eyes: EyeLayout, skin: str) -> tuple[str | None, str | None]:
+    """Something across the bridge of the nose at eye height, not skin: glasses."""
     bridge = [(x, y) for y in (eyes.row - 1, eyes.row) for x in range(eyes.left + 2, eyes.right)]
-    colours = [canvas.hex_at(p) for p in bridge]
-    frame = [c for c in colours if c not in (skin, None)]
-    skin_lab = canvas.lab_of[list(canvas.hexes).index(skin)]
     frame = [
         c
-        for c in frame
-        if delta_e_2000(canvas.lab_of[list(canvas.hexes).index(c)], skin_lab) > SAME_SHADE
+        for c in (canvas.hex_at(p) for p in bridge)
+        if c is not None and c != skin and canvas.distance(c, skin) > SAME_SHADE
     ]
     if len(frame) < len(bridge) // 3:
         return None, None
-    colour = Counter(frame).most_common(1)[0][0]
-    lenses = {canvas.hex_at(eyes.pupils[0]), canvas.hex_at(eyes.irises[0])}
-    shades = not eyes_found or len(lenses) == 1
-    return ("shades" if shades else "glasses"), colour
+    return "glasses", Counter(frame).most_common(1)[0][0]
+
+
+def _lenses(canvas: _Canvas, usual: EyeLayout) -> tuple[EyeLayout, str] | None:
+    """Shades: a block of one colour, not the face's, over each eye (the 2x2 cells where a
+    pupil, its iris and the eye above them would be), in the usual row."""
+    for dx in (0, -1, 1):
+        eyes = EyeLayout(usual.row, usual.left + dx, usual.right + dx)
+        blocks = [
+            {canvas.key((x + i, eyes.row - j)) for i in (0, 1) for j in (0, 1)}
+            for x in (eyes.left, eyes.right)
+        ]
+        if len(blocks[0]) == 1 and blocks[0] == blocks[1]:
+            key = next(iter(blocks[0]))
+            if key >= 0 and key != canvas.face and not canvas.background[eyes.row, eyes.left]:
+                return eyes, str(canvas.hexes[key])
+    return None
 
 
 def _window_shades(
@@ -438,6 +484,24 @@ def _window_shades(
     window = np.zeros((SIZE, SIZE), bool)
     window[max(0, top) : bottom + 1, max(0, left) : right + 1] = True
     return [c for c, share in canvas.shades(mask & window) if share >= _SHADE_SHARE]
+
+
+def _lips(
+    canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray, beard: tuple[int, int, int, int] | None
+) -> list[str]:
+    """Colours below the nose and between the eyes that are neither skin nor dark. Through
+    a beard, only colours the beard around the mouth does not have."""
+    window = np.zeros((SIZE, SIZE), bool)
+    window[eyes.row + 3 : eyes.row + 7, eyes.left + 1 : eyes.right + 1] = True
+    lips = not_skin & ~canvas.dark & window
+    if beard:
+        top, bottom, left, right = beard
+        around = np.zeros((SIZE, SIZE), bool)
+        around[top : bottom + 1, max(0, left) : right + 1] = True
+        around[eyes.row + 5, eyes.left + 2 : eyes.right] = False  # the mouth itself
+        beard_keys = set(canvas.index[around & not_skin].tolist())
+        lips &= ~np.isin(canvas.index, list(beard_keys))
+    return [c for c, share in canvas.shades(lips) if share >= _SHADE_SHARE]
 
 
 def _beard_share(canvas: _Canvas, chin: tuple[int, int, int, int], not_skin: np.ndarray) -> float:
@@ -484,9 +548,12 @@ def _rows_of(
     return int(rows.min()), int(rows.max())
 
 
-def _jaw_width(canvas: _Canvas, eyes: EyeLayout, skin: str) -> int:
+def _jaw_width(canvas: _Canvas, eyes: EyeLayout) -> int:
+    """Width of the face at the jaw row, between the eyes' outer columns (so long hair
+    beside it does not count), beard included, outline not."""
     row = min(SIZE - 1, eyes.row + 7)
-    return int(sum(canvas.hex_at((x, row)) == skin for x in range(SIZE)))
+    figure = canvas.opaque & ~canvas.background & ~canvas.outline
+    return int(figure[row, max(0, eyes.left - 1) : eyes.right + 2].sum())
 
 
 # -- hair and what sits on the head -----------------------------------------------------
@@ -509,51 +576,65 @@ def _frame_mask(canvas: _Canvas, eyes: EyeLayout, colour: str | None) -> np.ndar
     return canvas.near(band, colour, 0.5)
 
 
-def _hair(canvas: _Canvas, eyes: EyeLayout, candidates: np.ndarray) -> list[str]:
+def _hair(
+    canvas: _Canvas, eyes: EyeLayout, candidates: np.ndarray
+) -> tuple[list[str], frozenset[Pixel]]:
+    """The hair's shades, main one first, and the cells of its colour family."""
     mask = candidates & _hair_zone(eyes) & ~canvas.outline
     if mask.sum() < 2:
-        return []
-    return [c for c, share in canvas.shades(mask) if share >= _SHADE_SHARE]
+        return [], frozenset()
+    ranked = canvas.shades(mask)
+    shades = [ranked[0][0]] + [c for c, share in ranked[1:] if share >= _SHADE_SHARE]
+    family = canvas.near(mask, shades[0], HAIR_FAMILY)
+    return shades, frozenset((int(x), int(y)) for y, x in zip(*np.nonzero(family), strict=True))
+
+
+#: A colour on top of the head this close (CIEDE2000) to a colour of the hair beside the
+#: face is that hair (a highlight, a darker tone), not a hat.
+HAIR_FAMILY = 15.0
 
 
 def _headwear(
     canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray
-) -> tuple[str | None, str | None, np.ndarray]:
-    """A covering on top of the head in a colour that is not the hair's: the hair's colour
-    is read beside the face (sideburns, hair behind the ear), below any hat. With no hair
-    beside the face, a wide top is a hat and a narrow one (a mohawk) is hair."""
+) -> tuple[str | None, np.ndarray]:
+    """A covering on top of the head in colours the hair beside the face (sideburns, hair
+    behind the ear, below any hat) does not have. With no hair beside the face, it must
+    also rise above the skull or stick out past the head: hair cut close (a buzz) hugs the
+    skull, and a narrow crest (a mohawk) is hair."""
     none = np.zeros((SIZE, SIZE), bool)
     top = not_skin & ~canvas.outline
     top[eyes.row - 5 :, :] = False
-    if top.sum() < 3:
-        return None, None, none
-    crown = canvas.shades(top)[0][0]
     sides = not_skin & ~canvas.outline & _hair_zone(eyes)
-    sides[: eyes.row - 7, :] = False
-    side_shades = canvas.shades(sides)
-    hat = canvas.near(top, crown, SAME_SHADE)
-    if side_shades and side_shades[0][1] >= 0.3:
-        if canvas.near(sides, crown, SAME_SHADE).sum() >= 0.2 * sides.sum():
-            return None, None, none
-    elif np.nonzero(hat.any(axis=0))[0].size < 7:
-        return None, None, none
-    rows = np.nonzero(hat.any(axis=1))[0]
+    sides[: eyes.row - 5, :] = False
+    side_colours = [c for c, share in canvas.shades(sides) if share >= _SHADE_SHARE / 2]
+    hat = none.copy()
+    colours = []
+    for colour, _ in canvas.shades(top):
+        if not any(canvas.distance(colour, c) <= HAIR_FAMILY for c in side_colours):
+            hat |= canvas.near(top, colour, 0.5)
+            colours.append(colour)
     columns = np.nonzero(hat.any(axis=0))[0]
-    head = np.nonzero((canvas.opaque & ~canvas.background)[eyes.row].tolist())[0]
-    brim = head.size > 0 and columns.max() > head.max() + 1
-    style = "cap" if brim else "beanie" if rows.min() <= eyes.row - 11 else "hat"
-    return style, crown, hat
+    if hat.sum() < 6 or columns.size < 5:
+        return None, none
+    if not side_colours:
+        rows = np.nonzero(hat.any(axis=1))[0]
+        head = np.nonzero((canvas.opaque & ~canvas.background)[eyes.row])[0]
+        inside = head.size and head.min() <= columns.min() and columns.max() <= head.max()
+        if rows.min() > eyes.row - 10 and inside:
+            return None, none
+    return colours[0], hat
 
 
 def _earring(canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray) -> np.ndarray:
     """A spot of at most two pixels below the ear, at the back of the head, in a colour
-    found nowhere else around the head (so not a strand of hair)."""
+    found nowhere else beside the head (so not a strand of hair)."""
     window = np.zeros((SIZE, SIZE), bool)
     window[eyes.row + 1 : eyes.row + 4, max(0, eyes.left - 5) : max(0, eyes.left - 2)] = True
     window &= not_skin & ~canvas.dark
     elsewhere = _hair_zone(eyes) & not_skin & ~window
+    elsewhere[: eyes.row - 5, :] = False  # a hat may share the earring's gold
     for colour, _ in canvas.shades(window):
         spot = canvas.near(window, colour, 0.5)
-        if spot.sum() <= 2 and not canvas.near(elsewhere, colour, SAME_SHADE).any():
+        if spot.sum() <= 2 and not canvas.near(elsewhere, colour, HAIR_FAMILY).any():
             return spot
     return np.zeros((SIZE, SIZE), bool)

@@ -26,7 +26,7 @@ MERGE_DELTA_E = 6.0
 #: is never "corrected" into a right one.
 PALETTE_DELTA_E = 12.0
 _PITCH_RANGE = 0.15  # the grid may be this much smaller or larger than image side / size
-_CENTRE = 0.1  # half-width of the sampled middle of a cell, as a share of the pitch
+_CENTRE = 0.05  # half-width of the sampled middle of a cell, as a share of the pitch
 _LINES = 96  # lines sampled across the image: cell edges are long, a few per cell suffice
 _PERIODIC = 0.5  # coherence above which a detected grid is trusted over the image frame
 
@@ -40,11 +40,15 @@ def snap_to_grid(
     perceptually nearest palette color; without it, near-identical colors are merged.
     """
     rgb = np.asarray(image.convert("RGB"))
-    cells = rgb if rgb.shape[:2] == (size, size) else _sample_cells(rgb, size)
+    if rgb.shape[:2] == (size, size):
+        return Image.fromarray(rgb, "RGB")  # already one pixel per cell: nothing to recover
+    cells, uniform = _sample_cells(rgb, size)
     flat = cells.reshape(-1, 3)
     colors, inverse, counts = np.unique(flat, axis=0, return_inverse=True, return_counts=True)
     if palette is None:
-        snapped = _merge_near(colors, counts)
+        exact = np.zeros(len(colors), bool)
+        exact[np.unique(inverse.reshape(-1)[uniform.reshape(-1)])] = True
+        snapped = _merge_near(colors, counts, exact)
     else:
         snapped = _to_palette(colors, np.array([hex_to_rgb(c) for c in palette], np.uint8))
     return Image.fromarray(snapped[inverse.reshape(-1)].reshape(size, size, 3), "RGB")
@@ -61,16 +65,19 @@ def grid_cleanliness(raw: Image.Image, snapped: Image.Image, max_delta_e: float)
     return float((distance[inverse.reshape(-1)] <= max_delta_e).mean())
 
 
-def _sample_cells(rgb: np.ndarray, size: int) -> np.ndarray:
+def _sample_cells(rgb: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's colour (the median of its middle) and whether that middle is one exact
+    colour (a flat cell, as after a nearest-neighbour upscale)."""
     rows = _cell_centres(rgb, 0, size)
     cols = _cell_centres(rgb, 1, size)
     half = max(0, int(min(rgb.shape[:2]) / size * _CENTRE))
     offsets = np.arange(-half, half + 1)
     ys = np.clip(rows[:, None] + offsets, 0, rgb.shape[0] - 1)  # (size, window)
     xs = np.clip(cols[:, None] + offsets, 0, rgb.shape[1] - 1)
-    patches = rgb[ys[:, None, :, None], xs[None, :, None, :]]  # (size, size, w, w, 3)
-    median = np.median(patches.reshape(size, size, -1, 3), axis=2)
-    return np.round(median).astype(np.uint8)
+    patches = rgb[ys[:, None, :, None], xs[None, :, None, :]].reshape(size, size, -1, 3)
+    median = np.median(patches, axis=2)
+    uniform = (patches == patches[:, :, :1]).all(axis=(2, 3))
+    return np.round(median).astype(np.uint8), uniform
 
 
 def _cell_centres(rgb: np.ndarray, axis: int, size: int) -> np.ndarray:
@@ -129,15 +136,17 @@ def _periodicity(
     return best, float(phase), float(np.abs(response) / total)
 
 
-def _merge_near(colors: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Each color becomes the most common color within MERGE_DELTA_E of it (greedy, most
-    common first), so smeared copies of a color collapse onto its exact value."""
+def _merge_near(colors: np.ndarray, counts: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """Each colour becomes the most common colour within MERGE_DELTA_E of it (greedy: the
+    colours of flat cells first, then the most common), so smeared copies of a colour
+    collapse onto its exact value while close shades drawn on purpose (dithering, a
+    gradient's steps) keep theirs."""
     lab = rgb_to_lab(colors)
-    order = np.argsort(-counts, kind="stable")
+    order = np.lexsort((-counts, ~exact))
     keep: list[int] = []
     result = colors.copy()
     for index in order:
-        if keep:
+        if keep and not exact[index]:
             distances = np.linalg.norm(lab[keep] - lab[index], axis=1)
             nearest = int(np.argmin(distances))
             if distances[nearest] <= MERGE_DELTA_E:

@@ -1,7 +1,8 @@
 """Checkpoint files: one folder per epoch, written atomically (a temp folder renamed into
 place, so a half-written checkpoint never counts), holding
 
-- `pytorch_lora_weights.safetensors`: diffusers/peft format, for `pipe.load_lora_weights`;
+- `pytorch_lora_weights.safetensors`: diffusers/peft format, for `pipe.load_lora_weights`
+  (the text encoder's LoRA too, when the config trains it);
 - `kohya_lora.safetensors`: the layout ComfyUI and A1111 load (`training/exports.py`);
 - `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming;
 - `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version).
@@ -42,6 +43,7 @@ def save_checkpoint(
     alpha: float,
     training_state: dict,
     sidecar: dict,
+    text_encoder: torch.nn.Module | None = None,
 ) -> Path:
     final = epoch_dir(run_dir, epoch)
     tmp = final.with_name(final.name + ".tmp")
@@ -51,7 +53,7 @@ def save_checkpoint(
         k: v.detach().to("cpu", torch.float32).contiguous()
         for k, v in get_peft_model_state_dict(denoiser).items()
     }
-    family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE)
+    family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE, text_encoder)
     save_file(family.export(tensors, alpha, denoiser), tmp / KOHYA_FILE)
     torch.save(training_state, tmp / STATE_FILE)
     (tmp / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, sort_keys=True))

@@ -43,6 +43,21 @@ class TrainingConfig(BaseModel):
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
     target_modules: tuple[str, ...] = ("to_k", "to_q", "to_v", "to_out.0")
     learning_rate: float = Field(default=1e-4, gt=0)
+    text_encoder_lr: float | None = Field(
+        default=None,
+        gt=0,
+        description="Also train a LoRA on the text encoder, token embeddings included, at this "
+        "learning rate (kohya's text_encoder_lr); prompts are then encoded every step",
+    )
+    text_encoder_target_modules: tuple[str, ...] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "out_proj",
+        "fc1",
+        "fc2",
+        "token_embedding",
+    )
     lr_scheduler: Literal[SCHEDULERS] = "cosine"  # type: ignore[valid-type]
     lr_warmup_steps: int = Field(default=0, ge=0)
     optimizer: Literal["adamw", "adamw8bit"] = "adamw"

@@ -50,12 +50,19 @@ class EncodedData:
 _MEMORY: dict[str, EncodedData] = {}
 
 
-def cache_key(family: ModelFamily, base_sha256: str, data: TrainingData, sides: list[Side]) -> str:
+def cache_key(
+    family: ModelFamily,
+    base_sha256: str,
+    data: TrainingData,
+    sides: list[Side],
+    tokens_only: bool = False,
+) -> str:
     identity = {
         "family": type(family).__name__,
         "base": base_sha256,
         "data": data.sha256,
         "sides": [s.side for s in sides],
+        "prompts": "tokens" if tokens_only else "embeddings",
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -67,9 +74,11 @@ def encoded_data(
     sides: list[Side],
     key: str,
     disk_dir: Path | None,
+    tokens_only: bool = False,
 ) -> tuple[EncodedData, Source]:
     """The encoding for `key`, from memory, disk or the encoders, in that order; written
-    to `disk_dir` (when given) if it isn't there yet."""
+    to `disk_dir` (when given) if it isn't there yet. `tokens_only`: prompts are kept as
+    token ids, for a text encoder that trains and must run every step."""
     file = disk_dir / f"{key}.safetensors" if disk_dir else None
     source: Source
     if key in _MEMORY:
@@ -77,7 +86,7 @@ def encoded_data(
     elif file is not None and file.exists():
         _MEMORY[key], source = _from_tensors(load_file(file)), "disk"
     else:
-        _MEMORY[key], source = _encode(family, pipe, data, sides), "encoded"
+        _MEMORY[key], source = _encode(family, pipe, data, sides, tokens_only), "encoded"
     if file is not None and not file.exists():
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(".tmp")
@@ -88,7 +97,11 @@ def encoded_data(
 
 @torch.no_grad()
 def _encode(
-    family: ModelFamily, pipe: DiffusionPipeline, data: TrainingData, sides: list[Side]
+    family: ModelFamily,
+    pipe: DiffusionPipeline,
+    data: TrainingData,
+    sides: list[Side],
+    tokens_only: bool,
 ) -> EncodedData:
     latents = {}
     for side in sides:
@@ -101,7 +114,10 @@ def _encode(
             torch.cat(means).cpu(),
             None if stds[0] is None else torch.cat(stds).cpu(),
         )
-    prompts = family.encode_prompts(pipe, [*data.captions, ""])
+    texts = [*data.captions, ""]
+    prompts = (
+        family.tokenize_prompts(pipe, texts) if tokens_only else family.encode_prompts(pipe, texts)
+    )
     return EncodedData(latents, {name: tensor.cpu() for name, tensor in prompts.items()})
 
 

@@ -24,9 +24,9 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from bespoke_pipeline import __version__
+from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.pixelart.layout import SIZE
-from bespoke_pipeline.training.base_model import REFERENCE_PROMPTS
 from bespoke_pipeline.training.base_weights import base_model_folder, denoiser_sha256
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
@@ -118,6 +118,7 @@ class LoraTrainer:
             if isinstance(component, torch.nn.Module):
                 component.requires_grad_(False)
         self.denoiser = self.family.denoiser(self.pipe)
+        self.text_encoder = self.family.text_encoder(self.pipe) if config.text_encoder_lr else None
         self.sides = self.family.sides(self.pipe, config.resolution)
         self.sample_side = sample_side(self.sides)
         for side in self.sides:
@@ -132,14 +133,16 @@ class LoraTrainer:
             config,
             self.epochs * self.steps_per_epoch,
             self.device,
+            self.text_encoder,
         )
         # a module the export layout can't hold fails now, not after the first epoch
         lora_state = get_peft_model_state_dict(self.denoiser)
         self.family.export(lora_state, config.lora_alpha, self.denoiser)
-        key = cache_key(self.family, self.base_sha256, data, self.sides)
+        tokens_only = self.text_encoder is not None
+        key = cache_key(self.family, self.base_sha256, data, self.sides, tokens_only)
         disk = cache_dir if config.cache_latents_to_disk else None
         encoded, self.cache_source = encoded_data(
-            self.family, self.pipe, data, self.sides, key, disk
+            self.family, self.pipe, data, self.sides, key, disk, tokens_only
         )
         self.encoded = encoded.to(self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -193,12 +196,16 @@ class LoraTrainer:
             draw = torch.randn(latents.shape, generator=self.generator).to(self.device)
             latents = latents + std[rows.to(self.device)] * draw
         prompts = {name: t[prompt_rows] for name, t in self.encoded.prompts.items()}
+        if self.text_encoder is not None:  # trained: encoded now, with gradients
+            prompts = self.family.encode_tokens(self.pipe, prompts)
         return Batch(latents, prompts, side)
 
     def _train_epoch(
         self, epoch: int, bar: tqdm, started: float, on_progress: Callable[[Progress], None]
     ) -> list[float]:
         self.denoiser.train()
+        if self.text_encoder is not None:
+            self.text_encoder.train()
         batches = self._batches()
         losses: list[float] = []
         pending: list[tuple[torch.Tensor, int, float]] = []  # loss on the device, step, lr
@@ -233,6 +240,8 @@ class LoraTrainer:
         samples = None
         if epoch % self.config.validation_epochs == 0 or epoch == self.epochs:
             self.denoiser.eval()
+            if self.text_encoder is not None:
+                self.text_encoder.eval()
             prompts = sample_prompts(self.config.trigger_word)
             samples = render_samples(self.family, self.pipe, prompts, self.sample_side)
         folder = epoch_dir(self.run_dir, epoch)
@@ -256,6 +265,7 @@ class LoraTrainer:
                     "sides": [s.side for s in self.sides],
                     "code_version": __version__,
                 },
+                text_encoder=self.text_encoder,
             )
         return EpochResult(epoch, step, mean_loss, folder, samples)
 
@@ -268,10 +278,16 @@ class LoraTrainer:
 
     def _resume(self, folder: Path) -> None:
         weights = load_file(folder / DIFFUSERS_FILE)
-        prefix = f"{self.family.denoiser_name}."
-        set_peft_model_state_dict(
-            self.denoiser, {k.removeprefix(prefix): v.to(self.device) for k, v in weights.items()}
-        )
+        parts = [(self.denoiser, f"{self.family.denoiser_name}.")]
+        if self.text_encoder is not None:
+            parts.append((self.text_encoder, "text_encoder."))
+        for model, prefix in parts:
+            mine = {
+                k.removeprefix(prefix): v.to(self.device)
+                for k, v in weights.items()
+                if k.startswith(prefix)
+            }
+            set_peft_model_state_dict(model, mine)
         state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
         self.step.load_state_dict(state)
         self.generator.set_state(state["generator"])

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bespoke_pipeline.models.pixel.pipeline import to_tensor
 from bespoke_pipeline.pixelart.layout import SIZE
-from bespoke_pipeline.training.pipeline import to_tensor
 
 #: The side samples and evaluation render at when a config trains at several: 24 x 32.
 PREFERRED_SIDE = 768

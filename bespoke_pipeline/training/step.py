@@ -20,34 +20,39 @@ import torch
 from diffusers import SchedulerMixin
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import cast_training_params
-from peft import LoraConfig
+from peft import LoraConfig, inject_adapter_in_model
 from torch.nn.attention import sdpa_kernel
 
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families.base import Batch, ModelFamily
 
 
-def add_lora(denoiser: torch.nn.Module, config: TrainingConfig) -> list[torch.nn.Parameter]:
-    """The config's adapter on the frozen denoiser; its parameters stay float32 whatever
-    the base weights' dtype, so small updates are not rounded away."""
-    denoiser.requires_grad_(False)
-    denoiser.add_adapter(
-        LoraConfig(
-            r=config.lora_rank,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=list(config.target_modules),
-            init_lora_weights="gaussian",
-        )
+def add_lora(
+    model: torch.nn.Module, config: TrainingConfig, target_modules: tuple[str, ...]
+) -> list[torch.nn.Parameter]:
+    """The config's adapter on a frozen model; its parameters stay float32 whatever the base
+    weights' dtype, so small updates are not rounded away. peft's own injection serves the
+    denoiser and the text encoder alike (transformers' `add_adapter` wants a newer peft)."""
+    model.requires_grad_(False)
+    adapter = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(target_modules),
+        init_lora_weights="gaussian",
     )
-    cast_training_params(denoiser, dtype=torch.float32)
-    return [p for p in denoiser.parameters() if p.requires_grad]
+    inject_adapter_in_model(adapter, model, adapter_name="default")
+    model.peft_config = {"default": adapter}
+    model._hf_peft_config_loaded = True  # diffusers' LoRA helpers check for this
+    cast_training_params(model, dtype=torch.float32)
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def make_optimizer(
-    config: TrainingConfig, params: list[torch.nn.Parameter], device: torch.device
+    config: TrainingConfig, params: list[dict], device: torch.device
 ) -> torch.optim.Optimizer:
-    """AdamW, fused into one kernel on a GPU; adamw8bit through bitsandbytes."""
+    """AdamW over parameter groups (each with its own learning rate), fused into one
+    kernel on a GPU; adamw8bit through bitsandbytes."""
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.learning_rate, fused=device.type == "cuda")
     if device.type != "cuda":
@@ -75,13 +80,19 @@ class TrainingStep:
         config: TrainingConfig,
         total_steps: int,
         device: torch.device,
+        text_encoder: torch.nn.Module | None = None,
     ) -> None:
         self.family, self.denoiser, self.schedule, self.config = family, denoiser, schedule, config
         torch.manual_seed(config.seed)  # LoRA init draws from the global generator
-        self.params = add_lora(denoiser, config)
+        self.params = add_lora(denoiser, config, config.target_modules)
+        groups = [{"params": self.params, "lr": config.learning_rate}]
+        if text_encoder is not None and config.text_encoder_lr:
+            text_params = add_lora(text_encoder, config, config.text_encoder_target_modules)
+            groups.append({"params": text_params, "lr": config.text_encoder_lr})
+            self.params = [*self.params, *text_params]
         if config.gradient_checkpointing:
             denoiser.enable_gradient_checkpointing()
-        self.optimizer = make_optimizer(config, self.params, device)
+        self.optimizer = make_optimizer(config, groups, device)
         self.lr_scheduler = get_scheduler(
             config.lr_scheduler,
             self.optimizer,

@@ -5,28 +5,49 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bespoke_pipeline.evaluation.metrics import METRICS, diversity, image_metrics
-from bespoke_pipeline.evaluation.scoring import WEIGHTS, ReferenceData, composite
+from bespoke_pipeline.evaluation.metrics import (
+    METRICS,
+    Reference,
+    diversity,
+    image_metrics,
+    layout_eyes,
+    palette_of,
+)
+from bespoke_pipeline.evaluation.scoring import WEIGHTS, composite
 from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.caption import CaptionAttributes
-from bespoke_pipeline.pixelart.colors import COLORS, hex_to_rgb
+from bespoke_pipeline.pixelart.color_words import colour_of, resolve
+from bespoke_pipeline.pixelart.colors import hex_to_rgb
+from bespoke_pipeline.pixelart.regions import USUAL_EYES
 from bespoke_pipeline.pixelart.snap import snap_to_grid
-from bespoke_pipeline.pixelart.synth import draw, synth_portraits
+from bespoke_pipeline.pixelart.synth import synth_portraits
 
 PAIRS = list(synth_portraits(40, seed=8))
 TRAINING = np.stack([np.asarray(image) for image, _ in PAIRS[10:]])
-# A portrait with open eyes and hair, so every metric applies; not in the training set.
-PORTRAIT = next(p for _, p in PAIRS[:10] if p.eyewear_style != "shades" and p.hair)
+# A portrait with open eyes and hair on a flat background, so every metric applies; not in
+# the training set.
+IMAGE, PORTRAIT = next(
+    (i, p)
+    for i, p in PAIRS[:10]
+    if p.eyewear_style != "shades" and p.hair and p.background_kind == "flat"
+)
 EXPECTED = CaptionAttributes.of(PORTRAIT)
-PALETTE = ReferenceData.of(np.concatenate([TRAINING, [np.asarray(draw(PORTRAIT))]])).palette
+# the training set's cells, with the palette of all the colours drawn (the portrait's too)
+REFERENCE = Reference(
+    TRAINING, palette_of(np.concatenate([TRAINING, [np.asarray(IMAGE)]])), layout_eyes(TRAINING)
+)
 
 
 def metrics_of(image: Image.Image, expected: CaptionAttributes = EXPECTED) -> dict[str, float]:
-    return image_metrics(image, snap_to_grid(image, palette=PALETTE), expected, PALETTE, TRAINING)
+    return image_metrics(image, snap_to_grid(image, palette=REFERENCE.palette), expected, REFERENCE)
+
+
+def test_the_reference_places_eyes_where_the_training_set_has_them():
+    assert REFERENCE.eyes == USUAL_EYES
 
 
 def test_a_perfect_portrait_scores_one_on_every_metric():
-    values = metrics_of(draw(PORTRAIT))
+    values = metrics_of(IMAGE)
     for name in WEIGHTS:
         assert values[name] == 1.0 or math.isnan(values[name]), name
     assert values["memorized"] == 0.0 and values["novelty"] > 0.05
@@ -34,26 +55,29 @@ def test_a_perfect_portrait_scores_one_on_every_metric():
 
 
 def test_a_wrong_background_fails_exactly_that_metric():
-    pixels = np.asarray(draw(PORTRAIT)).copy()
+    pixels = np.asarray(IMAGE).copy()
     background = np.array(hex_to_rgb(PORTRAIT.background), dtype=np.uint8)
-    other = next(c for c in ("red", "navy", "mint") if COLORS[c] != PORTRAIT.background)
-    pixels[(pixels == background).all(axis=2)] = hex_to_rgb(COLORS[other])
-    perfect, wrong = metrics_of(draw(PORTRAIT)), metrics_of(Image.fromarray(pixels))
+    said = resolve(EXPECTED.background)
+    other = next(
+        w for w in ("red", "navy", "mint", "yellow") if not said.agrees_with([colour_of(w)])
+    )
+    pixels[(pixels == background).all(axis=2)] = hex_to_rgb(colour_of(other))
+    perfect, wrong = metrics_of(IMAGE), metrics_of(Image.fromarray(pixels))
     changed = {k for k in WEIGHTS if not (perfect[k] == wrong[k] or math.isnan(perfect[k]))}
     assert changed == {"background"}
 
 
 def test_a_left_facing_portrait_and_a_missing_accessory_are_caught():
-    mirrored = metrics_of(draw(PORTRAIT).transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    mirrored = metrics_of(IMAGE.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
     assert mirrored["right_facing"] == 0.0
     asked_for_glasses = CaptionAttributes(**{**EXPECTED.stated(), "eyewear_style": "glasses"})
-    assert metrics_of(draw(PORTRAIT), asked_for_glasses)["accessories"] == 0.0
+    assert metrics_of(IMAGE, asked_for_glasses)["accessories"] == 0.0
 
 
 def test_a_training_image_counts_as_memorized_and_blur_as_unclean():
     copy = Image.fromarray(TRAINING[0])
     assert metrics_of(copy)["memorized"] == 1.0
-    blurred = draw(PORTRAIT).resize((240, 240), Image.Resampling.BILINEAR)
+    blurred = IMAGE.resize((240, 240), Image.Resampling.BILINEAR)
     assert metrics_of(blurred)["grid_cleanliness"] < 0.9
 
 

@@ -8,7 +8,7 @@ from bespoke_pipeline.pixelart.caption import (
     parse_caption,
     render_caption,
 )
-from bespoke_pipeline.pixelart.colors import COLORS
+from bespoke_pipeline.pixelart.color_words import describe, resolve
 from bespoke_pipeline.pixelart.regions import read_regions
 from bespoke_pipeline.pixelart.synth import synth_portraits
 
@@ -141,18 +141,21 @@ def verdicts_of(caption: str, image) -> dict[str, str]:
 
 
 def test_a_caption_contradicting_the_pixels_is_caught_with_both_colours():
-    image, portrait = next(
-        (i, p) for i, p in synth_portraits(50, seed=10) if p.background == COLORS["vibrant orange"]
+    purple = resolve("purple")
+    image, drawn = next(
+        (i, p.background)
+        for i, p in synth_portraits(300, seed=10)
+        if p.background_kind == "flat" and not purple.agrees_with([p.background])
     )
     checks = check_caption(
         parse_caption("TOK bespoke, purple solid background").attributes, read_regions(image)
     )
     wrong = [c for c in checks if c.verdict == "disagrees"]
     assert [c.attribute for c in wrong] == ["background"]
-    assert wrong[0].seen_hex == COLORS["vibrant orange"]
+    assert wrong[0].seen_hex == drawn
     assert wrong[0].said_hex is not None and wrong[0].said_hex != wrong[0].seen_hex
     assert wrong[0].sentence() == (
-        f"caption says background 'purple' but the pixels show {COLORS['vibrant orange']} (orange)"
+        f"caption says background 'purple' but the pixels show {drawn} ({describe(drawn)})"
     )
 
 
@@ -179,7 +182,9 @@ def test_an_accessory_the_pixels_lack_is_a_contradiction():
 
 
 def test_a_stated_pattern_over_a_flat_background_disagrees_but_solid_is_not_checked():
-    image, _ = next(synth_portraits(1, seed=14))
-    colour = CaptionAttributes.of(next(synth_portraits(1, seed=14))[1]).background
+    image, portrait = next(
+        (i, p) for i, p in synth_portraits(40, seed=14) if p.background_kind == "flat"
+    )
+    colour = CaptionAttributes.of(portrait).background
     assert verdicts_of(f"{colour} checkered background", image)["background kind"] == "disagrees"
     assert verdicts_of(f"{colour} solid background", image)["background kind"] == "not stated"

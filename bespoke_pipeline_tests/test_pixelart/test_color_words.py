@@ -1,8 +1,7 @@
 import pytest
 
-from bespoke_pipeline.pixelart.color_words import SKIN_TONES, describe, resolve
-from bespoke_pipeline.pixelart.colors import COLORS
-from bespoke_pipeline.pixelart.colors import SKIN_TONES as SKIN_NAMES
+from bespoke_pipeline.pixelart.color_words import colour_of, describe, resolve
+from bespoke_pipeline.pixelart.synth import BESPOKE
 
 #: Phrases from the artist's captions (see the real-art issue and ../shared/real-sample).
 ARTIST_PHRASES = [
@@ -68,7 +67,6 @@ def test_skin_words_are_tones_where_skin_is_described():
     assert resolve("light", skin=True).agrees_with(["#f5c2a7"])
     assert resolve("light tan", skin=True).agrees_with(["#f6b27c"])
     assert not resolve("ebony", skin=True).agrees_with(["#f5c2a7"])
-    assert set(SKIN_TONES) >= set(SKIN_NAMES)
 
 
 def test_unknown_words_are_listed_not_raised():
@@ -76,9 +74,11 @@ def test_unknown_words_are_listed_not_raised():
     assert resolved.colours == () and resolved.unknown == ("blorple",)
 
 
-def test_every_colour_the_generator_paints_agrees_with_its_own_name():
-    for name, hex_value in COLORS.items():
-        assert resolve(name, skin=name in SKIN_NAMES).agrees_with([hex_value]), name
+def test_every_word_the_generator_uses_paints_a_colour_the_word_agrees_with():
+    for part, words in vars(BESPOKE).items():
+        for word in words:
+            skin = part == "skin"
+            assert resolve(word, skin=skin).agrees_with([colour_of(word, skin=skin)]), word
 
 
 def test_describe_uses_common_words():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from bespoke_pipeline.models.pixel.architecture import caption_vocabulary_tokenizer, new_base_model
 from bespoke_pipeline.pixelart.caption import render_caption
 from bespoke_pipeline.pixelart.synth import synth_portraits
-from bespoke_pipeline.training.base_model import caption_vocabulary_tokenizer, new_base_model
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
@@ -10,7 +11,6 @@ from bespoke_pipeline.training.checkpoints import (
     read_sidecar,
 )
 from bespoke_pipeline.training.lora import LoraTrainer
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline
 from bespoke_pipeline_tests.test_training.conftest import micro_config, micro_data
 
 PROMPT = ["TOK bespoke, 24x24 pixel grid portrait, purple solid background"]
@@ -50,13 +50,16 @@ def test_micro_config_writes_a_loadable_checkpoint_per_epoch(tiny_base, tmp_path
 
 
 def test_loss_falls_over_a_fixed_seed_run(tiny_base, tmp_path):
-    config = micro_config(tiny_base, num_train_epochs=12, learning_rate=5e-3, lora_rank=8)
+    config = micro_config(tiny_base, num_train_epochs=12, learning_rate=1e-2, lora_rank=8)
     losses = [r.mean_loss for r in LoraTrainer(config, "micro", micro_data(16), tmp_path).train()]
     assert sum(losses[-3:]) / 3 < 0.9 * sum(losses[:3]) / 3, losses
 
 
-def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tiny_base, tmp_path):
-    config = micro_config(tiny_base, num_train_epochs=3, lora_dropout=0.1)
+@pytest.mark.parametrize("text_encoder", [{}, {"text_encoder_lr": 5e-3}], ids=["unet", "unet+te"])
+def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(
+    tiny_base, tmp_path, text_encoder
+):
+    config = micro_config(tiny_base, num_train_epochs=3, lora_dropout=0.1, **text_encoder)
     data = micro_data()
     straight_dir = LoraTrainer(config, "micro", data, tmp_path / "straight").run_dir
     LoraTrainer(config, "micro", data, tmp_path / "straight").train()
@@ -117,3 +120,34 @@ def test_kohya_export_loads_through_diffusers_to_the_same_weights(tiny_base, tmp
 def test_adamw8bit_without_cuda_says_what_to_do(tiny_base, tmp_path):
     with pytest.raises(ValueError, match="adamw8bit needs a CUDA GPU"):
         LoraTrainer(micro_config(tiny_base, optimizer="adamw8bit"), "micro", micro_data(), tmp_path)
+
+
+def encoder_output(pipe: PixelPunkPipeline) -> torch.Tensor:
+    ids, mask = pipe.tokenize(PROMPT)
+    with torch.no_grad():
+        return pipe.encode(ids, mask)
+
+
+def test_a_text_encoder_lora_trains_the_words_and_loads_with_the_checkpoint(tiny_base, tmp_path):
+    config = micro_config(tiny_base, num_train_epochs=2, text_encoder_lr=5e-3)
+    trainer = LoraTrainer(config, "micro", micro_data(), tmp_path)
+    assert set(trainer.encoded.prompts) == {"ids", "mask"}  # tokens cached, encoded per step
+    trainer.train()
+    saved = load_file(epoch_dir(trainer.run_dir, 2) / DIFFUSERS_FILE)
+    text_keys = [k for k in saved if k.startswith("text_encoder.")]
+    assert any("token_embedding" in k for k in text_keys)
+    assert any("q_proj" in k for k in text_keys) and any("fc2" in k for k in text_keys)
+
+    pipe = PixelPunkPipeline.from_pretrained(tiny_base)
+    base = encoder_output(pipe)
+    pipe.load_lora_weights(epoch_dir(trainer.run_dir, 2), weight_name=DIFFUSERS_FILE)
+    trained = encoder_output(pipe)
+    assert not torch.allclose(trained, base, atol=1e-4)  # the words mean something new
+    trainer.text_encoder.eval()
+    torch.testing.assert_close(encoder_output(trainer.pipe), trained)
+
+
+def test_a_frozen_text_encoder_is_run_once_and_cached(tiny_base, tmp_path):
+    trainer = LoraTrainer(micro_config(tiny_base), "micro", micro_data(), tmp_path)
+    assert set(trainer.encoded.prompts) == {"context", "mask"}
+    assert trainer.text_encoder is None

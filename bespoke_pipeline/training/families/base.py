@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, SchedulerMixin
+from peft.utils import get_peft_model_state_dict
 from PIL import Image
 from torch.nn.attention import SDPBackend
 
@@ -116,24 +117,48 @@ class ModelFamily(ABC):
         multiple = self.model_multiple(getattr(pipe, "vae", None), self.denoiser(pipe))
         return exact_sides(resolution, multiple)
 
+    def text_encoder(self, pipe: DiffusionPipeline) -> torch.nn.Module:
+        """The text encoder a `text_encoder_lr` config trains."""
+        raise ValueError(
+            f"text_encoder_lr: the {type(self).__name__} cannot train its text encoder yet"
+        )
+
+    def tokenize_prompts(
+        self, pipe: DiffusionPipeline, prompts: list[str]
+    ) -> dict[str, torch.Tensor]:
+        """What is cached for prompts when the text encoder trains: token ids, not outputs."""
+        raise NotImplementedError
+
+    def encode_tokens(
+        self, pipe: DiffusionPipeline, tokens: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """`encode_prompts`' result from cached tokens, with gradients (every step)."""
+        raise NotImplementedError
+
     def save_lora(
         self,
         folder: Path,
         lora_state: dict[str, torch.Tensor],
         denoiser: torch.nn.Module,
         weight_name: str,
+        text_encoder: torch.nn.Module | None = None,
     ) -> None:
         """The peft adapter config goes into the file's metadata: without it, loaders
         assume alpha = rank and scale any other alpha wrongly."""
         metadata_argument = self.lora_layers_argument.replace("_layers", "_adapter_metadata")
-        self.pipeline_class.save_lora_weights(
-            folder,
-            **{
-                self.lora_layers_argument: lora_state,
-                metadata_argument: denoiser.peft_config["default"].to_dict(),
-            },
-            weight_name=weight_name,
-        )
+        layers = {
+            self.lora_layers_argument: lora_state,
+            metadata_argument: denoiser.peft_config["default"].to_dict(),
+        }
+        if text_encoder is not None:
+            layers["text_encoder_lora_layers"] = {
+                k: v.detach().to("cpu", torch.float32).contiguous()
+                for k, v in get_peft_model_state_dict(text_encoder).items()
+            }
+            layers["text_encoder_lora_adapter_metadata"] = text_encoder.peft_config[
+                "default"
+            ].to_dict()
+        self.pipeline_class.save_lora_weights(folder, **layers, weight_name=weight_name)
 
 
 def placement(config: TrainingConfig) -> tuple[torch.device, torch.dtype]:

@@ -7,11 +7,11 @@ import torch
 from diffusers import DDPMScheduler
 from PIL import Image
 
+from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.exports import kohya_unet
 from bespoke_pipeline.training.families.base import Batch, ModelFamily
 from bespoke_pipeline.training.families.epsilon import epsilon_loss
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline
 
 
 class PixelFamily(ModelFamily):
@@ -27,6 +27,20 @@ class PixelFamily(ModelFamily):
     ) -> dict[str, torch.Tensor]:
         ids, mask = pipe.tokenize(prompts)
         return {"context": pipe.encode(ids, mask), "mask": mask}
+
+    def text_encoder(self, pipe: PixelPunkPipeline) -> torch.nn.Module:
+        return pipe.text_encoder
+
+    def tokenize_prompts(
+        self, pipe: PixelPunkPipeline, prompts: list[str]
+    ) -> dict[str, torch.Tensor]:
+        ids, mask = pipe.tokenize(prompts)
+        return {"ids": ids, "mask": mask}
+
+    def encode_tokens(
+        self, pipe: PixelPunkPipeline, tokens: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        return {"context": pipe.encode(tokens["ids"], tokens["mask"]), "mask": tokens["mask"]}
 
     def encode_images(
         self, pipe: PixelPunkPipeline, pixels: torch.Tensor

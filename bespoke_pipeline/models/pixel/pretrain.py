@@ -19,12 +19,14 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel
+from transformers import PreTrainedTokenizerFast
 
+from bespoke_pipeline.models.pixel.architecture import caption_vocabulary_tokenizer, new_base_model
+from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline, to_tensor
 from bespoke_pipeline.pixelart.generic import generic_corpus
-from bespoke_pipeline.training.base_model import caption_vocabulary_tokenizer, new_base_model
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline, to_tensor
 
 STATE_FILE = "state.pt"
+TOKENIZER_DIR = "tokenizer"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Pretrainer:
         self.device = _device()
         work_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(settings.seed)  # weight init; later randomness uses self.generator
-        self.pipe = new_base_model(caption_vocabulary_tokenizer()).to(self.device)
+        self.pipe = new_base_model(self._tokenizer()).to(self.device)
         self.params = [*self.pipe.unet.parameters(), *self.pipe.text_encoder.parameters()]
         self.optimizer = torch.optim.AdamW(self.params, lr=settings.learning_rate)
         self.ema = EMAModel(self.params, decay=settings.ema_decay)
@@ -72,6 +74,16 @@ class Pretrainer:
         images, captions = generic_corpus(settings.corpus_size, settings.corpus_seed)
         self.images = to_tensor(images)
         self.captions = captions
+
+    def _tokenizer(self) -> PreTrainedTokenizerFast:
+        """The vocabulary is fixed when a run starts and kept beside its state: a later
+        change to the caption vocabulary must not shift the rows of a resumed model."""
+        folder = self.work_dir / TOKENIZER_DIR
+        if folder.exists():
+            return PreTrainedTokenizerFast.from_pretrained(folder)
+        tokenizer = caption_vocabulary_tokenizer()
+        tokenizer.save_pretrained(folder)
+        return tokenizer
 
     def _load_state(self) -> None:
         path = self.work_dir / STATE_FILE

@@ -11,40 +11,29 @@ from __future__ import annotations
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
+from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
+from bespoke_pipeline.models.pixel.tokenizer import MAX_LENGTH, fit_tokenizer
 from bespoke_pipeline.paths import DATA_DIR
-from bespoke_pipeline.pixelart.caption import render_caption
-from bespoke_pipeline.pixelart.colors import COLORS
+from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS, render_caption
+from bespoke_pipeline.pixelart.color_words import known_words
 from bespoke_pipeline.pixelart.generic import generic_corpus
 from bespoke_pipeline.pixelart.synth import synth_portraits
-from bespoke_pipeline.training.pipeline import PixelPunkPipeline
-from bespoke_pipeline.training.text import MAX_LENGTH, fit_tokenizer
 
 BASE_MODEL_DIR = DATA_DIR / "base" / "pixel-punk-base"
 TEXT_DIM = 128
-REFERENCE_PROMPTS = {
-    "basic": "TOK bespoke, 24x24 pixel grid portrait, female, purple solid background, brown "
-    "hair, blue eyes, light skin tone, right-facing",
-    "advanced_coordinate": "TOK bespoke, 24x24 pixel grid portrait, symbolic punk style, "
-    "vibrant orange solid background, black hair starting at y=3 extending to y=17, black "
-    "pupils fixed at (8,12) and (13,12), brown iris eyes at (9,12) and (14,12), black nose dot "
-    "at (11,13), pink lips spanning x=10-13 y=15-16, tan skin tone with jaw defined at y=19, "
-    "blue collar at bottom edge y=20-22, right-facing, pure pixel art with no gradients or "
-    "anti-aliasing",
-    "accessory": "TOK bespoke, 24x24 pixel art, male, glasses spanning x=7-16 y=11-13, black "
-    "hair, green solid background, right-facing profile",
-}
 
 
 def caption_vocabulary_tokenizer() -> PreTrainedTokenizerFast:
-    """Fitted on generic and bespoke captions, the reference prompts and every color name,
-    so the trigger word and coordinate words exist (untrained) for a LoRA to learn."""
+    """Fitted on generic and bespoke captions, the reference prompts and every word the
+    colour resolver reads, so any colour phrase a user writes has its tokens, and the
+    trigger and coordinate words exist (untrained) for a LoRA to learn."""
     _, generic = generic_corpus(2000, seed=0)
     bespoke = [
         render_caption(p, trigger)
         for _, p in synth_portraits(500, seed=0)
         for trigger in ("TOK", "bespoke")
     ]
-    return fit_tokenizer([*generic, *bespoke, *REFERENCE_PROMPTS.values(), *COLORS])
+    return fit_tokenizer([*generic, *bespoke, *REFERENCE_PROMPTS.values(), *known_words()])
 
 
 def new_base_model(tokenizer: PreTrainedTokenizerFast) -> PixelPunkPipeline:

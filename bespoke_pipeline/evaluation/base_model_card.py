@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 from bespoke_pipeline.evaluation.base_quality import base_quality
+from bespoke_pipeline.models.pixel.pretrain import Pretrainer
+from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.pixelart.generic import generic_corpus
-from bespoke_pipeline.training.base_model import REFERENCE_PROMPTS
-from bespoke_pipeline.training.pretrain import Pretrainer
 
 SAMPLES_FILE = "samples.png"
 
@@ -47,12 +47,13 @@ def _card(trainer: Pretrainer, pipe, quality: dict[str, float], captions: list[s
     return f"""# pixel-punk-base
 
 A small pixel-space text-to-image diffusion model that draws 24x24 punk portraits from
-short captions. It is the embedded base model of the `pixel-tiny` training config: LoRAs
-trained on bespoke punks teach it the bespoke layout, the trigger word and the coordinate
-captions, none of which it has seen.
+captions of any length and order, in any of the colour words of the shared resolver (the
+XKCD colour survey's names and CSS4). It is the embedded base model of the `pixel-tiny`
+training config: LoRAs trained on bespoke punks teach it the bespoke layout, the trigger
+word and the coordinate template, none of which it has seen.
 
 Load it with `PixelPunkPipeline.from_pretrained("data/base/pixel-punk-base")`
-(`bespoke_pipeline.training.pipeline`); sample with guidance 1.
+(`bespoke_pipeline.models.pixel.pipeline`); sample with guidance 1.
 
 ## Architecture
 
@@ -72,9 +73,11 @@ Trained from scratch, text encoder and UNet jointly, by `bespoke pretrain` (or t
 {recipe}
 
 Corpus: {settings.corpus_size:,} procedurally generated *generic* punks (seed
-{settings.corpus_seed}): the face shifted up to 3 px sideways and 1 px vertically, looking
-left or right, no collar, short captions without coordinates, e.g.
-`{captions[0]}`.
+{settings.corpus_seed}) of the bespoke world (outlined heads, shaded hair, flat, gradient,
+striped, checkered, split and brick backgrounds): the figure shifted up to 2 px sideways and
+1 px vertically, looking left or right, colours named with any of the resolver's words,
+captions of 25-175 tokens listing the attributes in random order behind varied openings,
+without trigger or coordinates, e.g. `{captions[0]}`.
 
 - steps trained: {progress.step:,} (batch {settings.batch_size})
 - training time: {progress.seconds / 60:.1f} minutes on {trainer.device.type.upper()}
@@ -83,8 +86,9 @@ left or right, no collar, short captions without coordinates, e.g.
 
 ## Measured quality
 
-On 64 held-out generic prompts (seed 987654), 20 DDIM steps, guidance 1
-(`bespoke_pipeline.evaluation.base_quality`):
+On 64 held-out generic prompts (seed 987654), 20 DDIM steps, guidance 1, with the
+evaluation's own metrics (`bespoke_pipeline.evaluation.base_quality`; placement and facing
+are not asked of generic punks):
 
 | metric | value |
 | --- | --- |

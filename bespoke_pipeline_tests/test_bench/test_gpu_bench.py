@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from bespoke_pipeline.training.gpu_bench import bench_family, markdown
-from bespoke_pipeline.training.random_models import flux_transformer, sdxl_unet, vae
+from bespoke_pipeline.bench.gpu import bench_family, markdown
+from bespoke_pipeline.bench.random_models import flux_transformer, sdxl_unet, vae
 
 
 def test_the_benchmark_times_both_steps_and_counts_flops():

@@ -25,11 +25,11 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, FlowMatchEulerDiscreteScheduler
 from torch.utils.flop_counter import FlopCounterMode
 
+from bespoke_pipeline.bench.random_models import Size, flux_transformer, sdxl_unet, vae
 from bespoke_pipeline.pixelart.synth import synth_portraits
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.base import Batch, ModelFamily, vae_latents
-from bespoke_pipeline.training.random_models import Size, flux_transformer, sdxl_unet, vae
 from bespoke_pipeline.training.resolution import exact_sides, upscale
 from bespoke_pipeline.training.step import TrainingStep
 

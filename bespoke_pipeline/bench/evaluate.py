@@ -15,10 +15,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from bespoke_pipeline.bench.train import demo_data
 from bespoke_pipeline.evaluation.checkpoint_scores import evaluation_prompts, score_run
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings
 from bespoke_pipeline.pixelart.snap import snap_to_grid
-from bespoke_pipeline.training.bench import demo_data
 from bespoke_pipeline.training.checkpoints import completed_epochs, epoch_dir
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.lora import LoraTrainer

@@ -27,7 +27,7 @@ from transformers import (
     T5EncoderModel,
 )
 
-from bespoke_pipeline.training.base_model import caption_vocabulary_tokenizer
+from bespoke_pipeline.models.pixel.architecture import caption_vocabulary_tokenizer
 
 Size = Literal["full", "tiny"]
 

@@ -1,0 +1,1 @@
+"""The embedded 24x24 base model: architecture, word tokenizer, pipeline and pretraining."""
