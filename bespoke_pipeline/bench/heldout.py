@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bespoke_pipeline.bench.train import demo_data
-from bespoke_pipeline.evaluation.metrics import Reference
+from bespoke_pipeline.evaluation.metrics import FOLLOWS_WORDS, Reference
 from bespoke_pipeline.evaluation.prompts import held_out_prompts
 from bespoke_pipeline.evaluation.scoring import TARGETS, EvaluationSettings, score_model
 from bespoke_pipeline.training.checkpoints import load_checkpoint
@@ -23,17 +23,7 @@ from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import sampling_pipeline
 from bespoke_pipeline.training.lora import LoraTrainer
 
-ATTRIBUTES = (
-    "background",
-    "hair_color",
-    "eye_color",
-    "skin_color",
-    "lip_color",
-    "collar_color",
-    "accessories",
-    "eyes_placed",
-    "right_facing",
-)
+ATTRIBUTES = (*FOLLOWS_WORDS, "eyes_placed", "right_facing")
 
 
 def held_out_accuracy(config: TrainingConfig, name: str, prompts: int = 32) -> pd.DataFrame:

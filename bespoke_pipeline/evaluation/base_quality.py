@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bespoke_pipeline.evaluation.metrics import Reference, image_metrics
+from bespoke_pipeline.evaluation.metrics import FOLLOWS_WORDS, Reference, image_metrics
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.pixelart.caption import parse_caption
 from bespoke_pipeline.pixelart.generic import generic_punk, wide_palette
@@ -22,16 +22,7 @@ from bespoke_pipeline.pixelart.snap import snap_to_grid
 
 HELD_OUT_SEED = 987_654  # never used for the pretraining corpus
 #: What the card reports, in this order.
-REPORTED = (
-    "background",
-    "hair_color",
-    "eye_color",
-    "skin_color",
-    "lip_color",
-    "collar_color",
-    "accessories",
-    "grid_cleanliness",
-)
+REPORTED = (*FOLLOWS_WORDS, "grid_cleanliness")
 
 
 def base_quality(pipe: PixelPunkPipeline, count: int = 64, steps: int = 20) -> dict[str, float]:

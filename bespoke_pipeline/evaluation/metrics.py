@@ -75,6 +75,18 @@ METRICS = (
 )
 
 
+#: The metrics that say whether the words were followed, layout aside.
+FOLLOWS_WORDS = (
+    "background",
+    "hair_color",
+    "eye_color",
+    "skin_color",
+    "lip_color",
+    "collar_color",
+    "accessories",
+)
+
+
 @dataclass(frozen=True)
 class Reference:
     """What generated images are compared with: the training set's cells, colours and the

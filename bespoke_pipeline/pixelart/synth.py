@@ -42,7 +42,17 @@ SHIRT_WORDS = (
     "white", "black", "navy", "red", "blue", "green", "yellow", "gold", "grey", "purple",
     "light blue", "dark green", "orange", "teal", "maroon", "brown",
 )  # fmt: skip
-HAT_WORDS = ("red", "dark gray", "royal blue", "green", "white", "purple", "yellow", "orange", "teal")
+HAT_WORDS = (
+    "red",
+    "dark gray",
+    "royal blue",
+    "green",
+    "white",
+    "purple",
+    "yellow",
+    "orange",
+    "teal",
+)
 ACCENT_WORDS = ("gold", "white", "red", "yellow", "black", "cyan")
 LENS_WORDS = ("black", "dark green", "dark blue", "purple", "red")
 FRAME_WORDS = ("black", "red", "white", "gold", "brown")
