@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bespoke_pipeline.paths import runtime_dir
+from bespoke_pipeline.paths import PRETRAIN_STATE_DIR
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
 from bespoke_pipeline.pixelart.synth import write_dataset
 
@@ -34,6 +34,15 @@ def _pretrain(args: argparse.Namespace) -> None:
             f"step {p.step} loss {p.loss:.4f} trained {p.seconds / 60:.1f} min", flush=True
         ),
     )
+    if args.export:
+        from bespoke_pipeline.evaluation.base_model_card import export_base_model
+        from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
+
+        quality = export_base_model(trainer, BASE_MODEL_DIR)
+        print(
+            f"exported to {BASE_MODEL_DIR}: "
+            + ", ".join(f"{k} {v:.1%}" for k, v in quality.items())
+        )
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -193,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain = commands.add_parser(
         "pretrain", help="pretrain the embedded base model (resumable; stops at a budget)"
     )
-    pretrain.add_argument("--work-dir", type=Path, default=runtime_dir() / "pretrain")
+    pretrain.add_argument("--work-dir", type=Path, default=PRETRAIN_STATE_DIR)
+    pretrain.add_argument(
+        "--export", action="store_true", help="then export the EMA weights to data/base/"
+    )
     pretrain.add_argument("--minutes", type=float, default=30.0, help="time budget this call")
     pretrain.add_argument("--steps", type=int, default=20_000, help="stop at this total step")
     pretrain.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")

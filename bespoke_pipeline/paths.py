@@ -9,6 +9,9 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data"
 RAW_DIR = DATA_DIR / "raw"
+#: The pretraining state behind the shipped base weights (model, optimizer, EMA, RNG,
+#: tokenizer): committed while pretraining is unfinished, so any machine can go on from it.
+PRETRAIN_STATE_DIR = DATA_DIR / "base" / "pixel-punk-base-state"
 
 
 def runtime_dir() -> Path:

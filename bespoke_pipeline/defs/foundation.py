@@ -8,10 +8,11 @@ from PIL import Image
 from pydantic import Field
 
 from bespoke_pipeline.defs.recording import record
-from bespoke_pipeline.defs.resources import ArtifactStore, MlflowResource
+from bespoke_pipeline.defs.resources import MlflowResource
 from bespoke_pipeline.evaluation.base_model_card import SAMPLES_FILE, export_base_model
 from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
 from bespoke_pipeline.models.pixel.pretrain import Pretrainer, PretrainProgress
+from bespoke_pipeline.paths import PRETRAIN_STATE_DIR
 
 
 class PretrainConfig(dg.Config):
@@ -28,12 +29,11 @@ class PretrainConfig(dg.Config):
 def base_model(
     context: dg.AssetExecutionContext,
     config: PretrainConfig,
-    store: ArtifactStore,
     mlflow: MlflowResource,
 ) -> dg.Output[dict]:
     """Pretrains (or continues pretraining) the 24x24 base model on generic punks and
     exports the EMA weights with a model card."""
-    trainer = Pretrainer(Path(store.root) / "pretrain")
+    trainer = Pretrainer(PRETRAIN_STATE_DIR)
     start = trainer.progress.step
 
     def progress(p: PretrainProgress) -> None:
