@@ -288,7 +288,7 @@ class LoraTrainer:
                 if k.startswith(prefix)
             }
             set_peft_model_state_dict(model, mine)
-        state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
+        state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
         self.step.load_state_dict(state)
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])

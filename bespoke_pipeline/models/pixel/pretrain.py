@@ -89,7 +89,7 @@ class Pretrainer:
         path = self.work_dir / STATE_FILE
         if not path.exists():
             return
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state["settings"] != asdict(self.settings):
             raise ValueError(f"{path} was written with other settings; use a new work folder")
         self.pipe.unet.load_state_dict(state["unet"])
