@@ -296,7 +296,6 @@ _LONE_MODIFIERS = {
     "dark": ("black", "dark", "dark brown", "dark grey", "dark blue"),
     "light": ("white", "light grey", "pale"),
     "pale": ("white", "pale", "light grey"),
-    "bright": ("white", "yellow"),
 }
 
 

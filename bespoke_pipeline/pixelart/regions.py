@@ -230,9 +230,7 @@ def _read_parts(
         eyewear=eyewear,
         eyewear_color=eyewear_color,
         headwear_color=headwear_color,
-        headwear_cells=frozenset(
-            (int(x), int(y)) for y, x in zip(*np.nonzero(hat_mask), strict=True)
-        ),
+        headwear_cells=_cells(hat_mask),
         earring=bool(earring.any()),
         jaw_width=_jaw_width(canvas, eyes),
         nose=_nose(canvas, eyes),
@@ -243,6 +241,10 @@ def _read_parts(
 
 def _first(colors: list[str]) -> str | None:
     return colors[0] if colors else None
+
+
+def _cells(mask: np.ndarray) -> frozenset[Pixel]:
+    return frozenset((int(x), int(y)) for y, x in zip(*np.nonzero(mask), strict=True))
 
 
 # -- background ------------------------------------------------------------------------
@@ -585,8 +587,7 @@ def _hair(
         return [], frozenset()
     ranked = canvas.shades(mask)
     shades = [ranked[0][0]] + [c for c, share in ranked[1:] if share >= _SHADE_SHARE]
-    family = canvas.near(mask, shades[0], HAIR_FAMILY)
-    return shades, frozenset((int(x), int(y)) for y, x in zip(*np.nonzero(family), strict=True))
+    return shades, _cells(canvas.near(mask, shades[0], HAIR_FAMILY))
 
 
 #: A colour on top of the head this close (CIEDE2000) to a colour of the hair beside the
