@@ -79,6 +79,8 @@ class TrainingRecorder:
         if result.samples is not None:
             self.sample_rows.append((f"epoch {result.epoch}", result.samples))
             self.run.log_image(result.samples, f"samples/epoch_{result.epoch:04d}.png")
+        if result.checkpoint is None:
+            return  # an epoch between saves
         for file in (DIFFUSERS_FILE, KOHYA_FILE):
             self.run.log_artifact(result.checkpoint / file, f"checkpoints/{result.checkpoint.name}")
 

@@ -67,7 +67,7 @@ class EpochResult:
     epoch: int
     step: int
     mean_loss: float
-    checkpoint: Path
+    checkpoint: Path | None  # None: not an epoch to save (`save_every_n_epochs`)
     samples: Image.Image | None
 
 
@@ -244,7 +244,7 @@ class LoraTrainer:
                 self.text_encoder.eval()
             prompts = sample_prompts(self.config.trigger_word)
             samples = render_samples(self.family, self.pipe, prompts, self.sample_side)
-        folder = epoch_dir(self.run_dir, epoch)
+        folder = None
         if epoch % self.config.save_every_n_epochs == 0 or epoch == self.epochs:
             folder = save_checkpoint(
                 self.run_dir,

@@ -76,3 +76,21 @@ def test_a_config_this_machine_cannot_train_fails_with_the_reason(pipeline, micr
     pipeline.materialize()
     with pytest.raises(Exception, match="sdxl: the sdxl trainer needs a CUDA GPU"):
         pipeline.train(micro_configs, partition="sdxl")
+
+
+def test_epochs_between_saves_train_and_only_saved_ones_are_listed(pipeline, micro_configs):
+    """`save_every_n_epochs: 2` over 3 epochs: checkpoints 2 and 3 (the last is always
+    saved), and the unsaved epoch 1 is neither logged nor listed."""
+    config = yaml.safe_load((micro_configs / "pixel-tiny.yaml").read_text())
+    config.update(num_train_epochs=3, save_every_n_epochs=2)
+    (micro_configs / "pixel-tiny.yaml").write_text(yaml.safe_dump(config))
+    pipeline.materialize()
+    result = pipeline.train(micro_configs)
+    assert result.success
+    assert list(result.output_for_node("lora_checkpoints").epoch) == [2, 3]
+    run = next(r for r in pipeline.mlflow_runs() if r.data.tags["dagster.asset_key"] == "lora")
+    logged = {
+        a.path
+        for a in MlflowClient(pipeline.tracking_uri).list_artifacts(run.info.run_id, "checkpoints")
+    }
+    assert logged == {"checkpoints/epoch-0002", "checkpoints/epoch-0003"}
