@@ -20,7 +20,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
 from peft.utils import get_peft_model_state_dict
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from bespoke_pipeline.training.families.base import ModelFamily
 
@@ -89,3 +89,14 @@ def load_checkpoint(pipe: DiffusionPipeline, folder: Path) -> None:
     finally:
         diffusers_logging.set_verbosity(verbosity)
     pipe.fuse_lora()
+
+
+def non_finite_tensors(folder: Path) -> list[str]:
+    """Tensors of a checkpoint's LoRA files holding NaN or infinity (a diverged run): such
+    a file loads fine and draws noise, so it must be caught before anyone scores or ships it."""
+    found = []
+    for name in (DIFFUSERS_FILE, KOHYA_FILE):
+        for key, tensor in load_file(folder / name).items():
+            if not torch.isfinite(tensor).all():
+                found.append(f"{folder.name}/{name}: {key}")
+    return found

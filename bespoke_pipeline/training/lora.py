@@ -216,6 +216,13 @@ class LoraTrainer:
             if len(pending) < PROGRESS_EVERY and index < len(batches) - 1:
                 continue
             values = torch.stack([p[0] for p in pending]).tolist()  # one sync per block
+            for value, (_, step, _) in zip(values, pending, strict=True):
+                if not np.isfinite(value):
+                    raise FloatingPointError(
+                        f"the loss became {value} at step {step}: training diverged. Lower "
+                        f"learning_rate ({self.config.learning_rate}) or raise lr_warmup_steps; "
+                        "no checkpoint of this epoch was written"
+                    )
             for value, (_, step, learning_rate) in zip(values, pending, strict=True):
                 losses.append(value)
                 bar.update(1)

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.checkpoints import (
@@ -8,6 +8,7 @@ from bespoke_pipeline.training.checkpoints import (
     KOHYA_FILE,
     completed_epochs,
     epoch_dir,
+    non_finite_tensors,
     read_sidecar,
 )
 from bespoke_pipeline.training.lora import LoraTrainer
@@ -151,3 +152,28 @@ def test_a_frozen_text_encoder_is_run_once_and_cached(tiny_base, tmp_path):
     trainer = LoraTrainer(micro_config(tiny_base), "micro", micro_data(), tmp_path)
     assert set(trainer.encoded.prompts) == {"context", "mask"}
     assert trainer.text_encoder is None
+
+
+def test_a_diverging_loss_stops_training_and_says_what_to_change(tiny_base, tmp_path):
+    trainer = LoraTrainer(micro_config(tiny_base), "micro", micro_data(), tmp_path)
+    def nan_loss(*args: object) -> torch.Tensor:
+        return (trainer.step.params[0] * float("nan")).sum()
+
+    trainer.step.family.loss = nan_loss
+    with pytest.raises(FloatingPointError, match="loss became nan at step .* Lower learning_rate"):
+        trainer.train()
+    assert completed_epochs(trainer.run_dir) == []
+
+
+def test_non_finite_weights_are_named_in_the_checkpoint(tiny_base, tmp_path):
+    trainer = LoraTrainer(
+        micro_config(tiny_base, num_train_epochs=1), "micro", micro_data(), tmp_path
+    )
+    trainer.train()
+    folder = epoch_dir(trainer.run_dir, 1)
+    assert non_finite_tensors(folder) == []
+    weights = load_file(folder / DIFFUSERS_FILE)
+    key = next(iter(weights))
+    weights[key] = torch.full_like(weights[key], float("inf"))
+    save_file(weights, folder / DIFFUSERS_FILE)
+    assert non_finite_tensors(folder) == [f"epoch-0001/{DIFFUSERS_FILE}: {key}"]
