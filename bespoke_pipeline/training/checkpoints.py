@@ -4,7 +4,8 @@ place, so a half-written checkpoint never counts), holding
 - `pytorch_lora_weights.safetensors`: diffusers/peft format, for `pipe.load_lora_weights`
   (the text encoder's LoRA too, when the config trains it);
 - `kohya_lora.safetensors`: the layout ComfyUI and A1111 load (`training/exports.py`);
-- `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming;
+- `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming (only in the
+  newest checkpoint: older ones drop theirs, as diffusers' `checkpoints_total_limit` does);
 - `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version).
 """
 
@@ -59,6 +60,9 @@ def save_checkpoint(
     (tmp / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, sort_keys=True))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+    for older in completed_epochs(run_dir):  # resuming needs only the newest state
+        if older < epoch:
+            (epoch_dir(run_dir, older) / STATE_FILE).unlink(missing_ok=True)
     return final
 
 

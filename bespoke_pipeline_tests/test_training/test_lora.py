@@ -6,6 +6,7 @@ from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
+    STATE_FILE,
     completed_epochs,
     epoch_dir,
     non_finite_tensors,
@@ -48,6 +49,8 @@ def test_micro_config_writes_a_loadable_checkpoint_per_epoch(tiny_base, tmp_path
     assert not torch.allclose(outputs[0], before, atol=1e-5)
     assert not torch.allclose(outputs[1], outputs[0], atol=1e-5)
     assert torch.allclose(unet_output(pipe), before)  # adapters removed cleanly
+    states = [(epoch_dir(trainer.run_dir, e) / STATE_FILE).exists() for e in (1, 2)]
+    assert states == [False, True]  # only the newest resume state is kept
 
 
 def test_loss_falls_over_a_fixed_seed_run(tiny_base, tmp_path):
