@@ -146,6 +146,18 @@ class LoraTrainer:
         )
         self.encoded = encoded.to(self.device)
         self.generator = torch.Generator().manual_seed(config.seed)
+        log(self.summary())
+
+    def summary(self) -> str:
+        """What this run will do, before the first step (diffusers' "running training")."""
+        text = "text encoder trained" if self.text_encoder is not None else "text encoder frozen"
+        sides = "/".join(str(s.side) for s in self.sides)
+        return (
+            f"training {self.config_name}: {len(self.data.captions)} images at {sides} px, "
+            f"batch {self.config.batch_size}, {self.steps_per_epoch} batches per epoch, "
+            f"{self.epochs} epochs, {self.epochs * self.steps_per_epoch} steps, {text}, "
+            f"encodings {self.cache_source}"
+        )
 
     def train(
         self,

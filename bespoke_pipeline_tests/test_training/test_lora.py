@@ -180,3 +180,13 @@ def test_non_finite_weights_are_named_in_the_checkpoint(tiny_base, tmp_path):
     weights[key] = torch.full_like(weights[key], float("inf"))
     save_file(weights, folder / DIFFUSERS_FILE)
     assert non_finite_tensors(folder) == [f"epoch-0001/{DIFFUSERS_FILE}: {key}"]
+
+
+def test_the_run_says_what_it_will_do_before_the_first_step(tiny_base, tmp_path):
+    said: list[str] = []
+    config = micro_config(tiny_base, num_train_epochs=3)
+    LoraTrainer(config, "micro", micro_data(8), tmp_path, log=said.append)
+    assert said[-1].startswith(
+        "training micro: 8 images at 24 px, batch 4, 2 batches per epoch, 3 epochs, 6 steps, "
+        "text encoder frozen, encodings "
+    )
