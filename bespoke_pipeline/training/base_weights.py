@@ -55,6 +55,21 @@ def denoiser_sha256(base: Path) -> str:
     raise FileNotFoundError(f"{base}: no unet/ or transformer/ weights (*.safetensors) in it")
 
 
+def encoders_identity(base: Path) -> str:
+    """What prompt encodings depend on besides the denoiser: the text encoders and their
+    tokenizers. Configs and tokenizer files count whole; weight files by name and size,
+    since hashing a 9 GB T5 on every run would cost more than encoding does."""
+    parts = []
+    for folder in sorted(
+        p for p in base.iterdir() if p.name.startswith(("text_encoder", "tokenizer"))
+    ):
+        for file in sorted(f for f in folder.rglob("*") if f.is_file()):
+            is_weights = file.suffix in (".safetensors", ".bin")
+            detail = str(file.stat().st_size) if is_weights else _file_sha256(file)
+            parts.append(f"{file.relative_to(base)}:{detail}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def _file_sha256(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

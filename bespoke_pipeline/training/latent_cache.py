@@ -53,13 +53,20 @@ _MEMORY: dict[str, EncodedData] = {}
 def cache_key(
     family: ModelFamily,
     base_sha256: str,
+    encoders: str,
+    dtype: torch.dtype,
     data: TrainingData,
     sides: list[Side],
     tokens_only: bool = False,
 ) -> str:
+    """Everything the cached tensors depend on: the model (denoiser and VAE weights,
+    text encoders and tokenizers), the precision they ran in, the data, the sides, and
+    whether prompts are kept as tokens or embeddings."""
     identity = {
         "family": type(family).__name__,
         "base": base_sha256,
+        "encoders": encoders,
+        "dtype": str(dtype),
         "data": data.sha256,
         "sides": [s.side for s in sides],
         "prompts": "tokens" if tokens_only else "embeddings",

@@ -27,7 +27,11 @@ from bespoke_pipeline import __version__
 from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.pixelart.layout import SIZE
-from bespoke_pipeline.training.base_weights import base_model_folder, denoiser_sha256
+from bespoke_pipeline.training.base_weights import (
+    base_model_folder,
+    denoiser_sha256,
+    encoders_identity,
+)
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     STATE_FILE,
@@ -139,7 +143,15 @@ class LoraTrainer:
         lora_state = get_peft_model_state_dict(self.denoiser)
         self.family.export(lora_state, config.lora_alpha, self.denoiser)
         tokens_only = self.text_encoder is not None
-        key = cache_key(self.family, self.base_sha256, data, self.sides, tokens_only)
+        key = cache_key(
+            self.family,
+            self.base_sha256,
+            encoders_identity(base),
+            self.dtype,
+            data,
+            self.sides,
+            tokens_only,
+        )
         disk = cache_dir if config.cache_latents_to_disk else None
         encoded, self.cache_source = encoded_data(
             self.family, self.pipe, data, self.sides, key, disk, tokens_only

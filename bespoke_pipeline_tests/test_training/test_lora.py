@@ -1,8 +1,11 @@
+import shutil
+
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
+from bespoke_pipeline.training.base_weights import encoders_identity
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
@@ -12,6 +15,7 @@ from bespoke_pipeline.training.checkpoints import (
     non_finite_tensors,
     read_sidecar,
 )
+from bespoke_pipeline.training.latent_cache import cache_key
 from bespoke_pipeline.training.lora import LoraTrainer
 from bespoke_pipeline_tests.test_training.conftest import micro_config, micro_data
 
@@ -159,6 +163,7 @@ def test_a_frozen_text_encoder_is_run_once_and_cached(tiny_base, tmp_path):
 
 def test_a_diverging_loss_stops_training_and_says_what_to_change(tiny_base, tmp_path):
     trainer = LoraTrainer(micro_config(tiny_base), "micro", micro_data(), tmp_path)
+
     def nan_loss(*args: object) -> torch.Tensor:
         return (trainer.step.params[0] * float("nan")).sum()
 
@@ -190,3 +195,23 @@ def test_the_run_says_what_it_will_do_before_the_first_step(tiny_base, tmp_path)
         "training micro: 8 images at 24 px, batch 4, 2 batches per epoch, 3 epochs, 6 steps, "
         "text encoder frozen, encodings "
     )
+
+
+def test_the_encoding_cache_key_covers_precision_and_text_encoders(tiny_base, tmp_path):
+    trainer = LoraTrainer(micro_config(tiny_base), "micro", micro_data(), tmp_path)
+    encoders = encoders_identity(tiny_base)
+
+    def key(**changes: object) -> str:
+        parts = {"encoders": encoders, "dtype": torch.float32, "tokens_only": False, **changes}
+        return cache_key(
+            trainer.family, trainer.base_sha256, parts["encoders"], parts["dtype"],
+            trainer.data, trainer.sides, parts["tokens_only"],
+        )  # fmt: skip
+
+    assert key() != key(dtype=torch.bfloat16) != key(tokens_only=True)
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_base, copy)
+    assert encoders_identity(copy) == encoders
+    vocab = copy / "tokenizer" / "tokenizer.json"
+    vocab.write_text(vocab.read_text().replace('"[UNK]"', '"[unk]"'))
+    assert key(encoders=encoders_identity(copy)) != key()
