@@ -29,6 +29,7 @@ _PITCH_RANGE = 0.15  # the grid may be this much smaller or larger than image si
 _CENTRE = 0.05  # half-width of the sampled middle of a cell, as a share of the pitch
 _LINES = 96  # lines sampled across the image: cell edges are long, a few per cell suffice
 _PERIODIC = 0.5  # coherence above which a detected grid is trusted over the image frame
+_MEANT_CELLS = 2  # a colour on this many cells is kept as drawn, never merged away
 
 
 def snap_to_grid(
@@ -40,13 +41,16 @@ def snap_to_grid(
     perceptually nearest palette color; without it, near-identical colors are merged.
     """
     rgb = np.asarray(image.convert("RGB"))
-    if rgb.shape[:2] == (size, size):
-        return Image.fromarray(rgb, "RGB")  # already one pixel per cell: nothing to recover
-    cells, uniform = _sample_cells(rgb, size)
+    if rgb.shape[:2] == (size, size):  # one pixel per cell: only the colours to settle
+        cells, uniform = rgb, np.zeros((size, size), bool)
+    else:
+        cells, uniform = _sample_cells(rgb, size)
     flat = cells.reshape(-1, 3)
     colors, inverse, counts = np.unique(flat, axis=0, return_inverse=True, return_counts=True)
     if palette is None:
-        exact = np.zeros(len(colors), bool)
+        # a colour drawn on a flat cell, or on several cells, was meant (a dither tone, a
+        # gradient's step); one seen once in a blurred or noisy rendering was not
+        exact = counts >= _MEANT_CELLS
         exact[np.unique(inverse.reshape(-1)[uniform.reshape(-1)])] = True
         snapped = _merge_near(colors, counts, exact)
     else:
