@@ -1,6 +1,5 @@
-"""Health checks on the data and the model. Non-blocking ones report and let the good files
-go on; the package integrity check blocks, since a broken zip must never reach a trainer,
-and so does the finite-weights check, since a diverged LoRA must never be scored."""
+"""Dataset health checks. Non-blocking ones report and let the good files go on; the
+package integrity check blocks, since a broken zip must never reach a trainer."""
 
 from pathlib import Path
 
@@ -11,8 +10,6 @@ from bespoke_pipeline.dataset.captions import agreement_table
 from bespoke_pipeline.dataset.package import verify_package
 from bespoke_pipeline.defs.dataset import captions, raw_images, training_package
 from bespoke_pipeline.defs.recording import markdown_table
-from bespoke_pipeline.defs.training import lora_checkpoints
-from bespoke_pipeline.training.checkpoints import non_finite_tensors
 
 #: Fewer images than this rarely teach a LoRA a style (the reference run used 193).
 MIN_TRAINING_IMAGES = 20
@@ -70,21 +67,4 @@ def package_intact(training_package: dict) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
-    )
-
-
-@dg.asset_check(
-    asset=lora_checkpoints,
-    blocking=True,
-    description="Every checkpoint's weights are finite numbers (a diverged run is not scored).",
-)
-def checkpoint_weights_finite(lora_checkpoints: pd.DataFrame) -> dg.AssetCheckResult:
-    folders = {Path(f).parent for f in lora_checkpoints.diffusers_file}
-    bad = [t for folder in sorted(folders) for t in non_finite_tensors(folder)]
-    return dg.AssetCheckResult(
-        passed=not bad,
-        metadata={
-            "checkpoints": len(folders),
-            "non_finite": dg.MetadataValue.md("\n".join(f"- {b}" for b in bad[:50]) or "none"),
-        },
     )

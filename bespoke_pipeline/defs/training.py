@@ -13,6 +13,7 @@ from bespoke_pipeline.training.checkpoints import (
     KOHYA_FILE,
     completed_epochs,
     epoch_dir,
+    non_finite_tensors,
     read_sidecar,
 )
 from bespoke_pipeline.training.config import config_names, unavailable_reason
@@ -80,9 +81,18 @@ def lora(
     return dg.Output(value, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS)
-def lora_checkpoints(lora: dict) -> dg.Output[pd.DataFrame]:
-    """Every saved epoch of a training run, with the files users load elsewhere."""
+FINITE = dg.AssetCheckSpec(
+    "checkpoint_weights_finite",
+    asset="lora_checkpoints",
+    blocking=True,
+    description="Every checkpoint's weights are finite numbers (a diverged run is not scored).",
+)
+
+
+@dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS, check_specs=[FINITE])
+def lora_checkpoints(lora: dict):
+    """Every saved epoch of a training run, with the files users load elsewhere; checked
+    for non-finite weights before anything scores them."""
     run_dir = Path(lora["run_dir"])
     rows = []
     for epoch in completed_epochs(run_dir):
@@ -99,10 +109,18 @@ def lora_checkpoints(lora: dict) -> dg.Output[pd.DataFrame]:
             }
         )
     frame = pd.DataFrame(rows)
-    return dg.Output(
+    yield dg.Output(
         frame,
         metadata={
             "checkpoints": len(frame),
             "table": markdown_table(frame[["epoch", "step", "mean_loss"]]),
+        },
+    )
+    bad = [t for epoch in frame.epoch for t in non_finite_tensors(epoch_dir(run_dir, epoch))]
+    yield dg.AssetCheckResult(
+        check_name=FINITE.name,
+        passed=not bad,
+        metadata={
+            "non_finite": dg.MetadataValue.md("\n".join(f"- {b}" for b in bad[:50]) or "none")
         },
     )
