@@ -5,7 +5,7 @@ from transformers import CLIPTextModel
 from bespoke_pipeline.evaluation.base_model_card import SAMPLES_FILE, export_base_model
 from bespoke_pipeline.evaluation.base_quality import REPORTED
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
-from bespoke_pipeline.models.pixel.pretrain import Pretrainer, PretrainSettings
+from bespoke_pipeline.models.pixel.pretrain import OPTIMIZER_FILE, Pretrainer, PretrainSettings
 
 TINY = PretrainSettings(corpus_size=32, batch_size=4, warmup_steps=2, save_every=2)
 
@@ -55,3 +55,16 @@ def test_export_writes_a_loadable_model_with_card_and_samples(tmp_path):
     pipe = PixelPunkPipeline.from_pretrained(tmp_path / "base")
     image = pipe(["pixel art portrait, male, purple background"], num_inference_steps=2)[0]
     assert image.size == (24, 24)
+
+
+def test_a_state_shipped_without_optimizer_moments_resumes_with_a_new_warmup(tmp_path):
+    first = Pretrainer(tmp_path, TINY)
+    first.run(max_steps=3, max_seconds=600)
+    (tmp_path / OPTIMIZER_FILE).unlink()  # as data/base/pixel-punk-base-state ships
+    resumed = Pretrainer(tmp_path, TINY)
+    assert resumed.progress.step == 3 and resumed.warmup_from == 3
+    for key, value in weights(first).items():
+        torch.testing.assert_close(weights(resumed)[key], value)
+    assert resumed._learning_rate() == TINY.learning_rate / TINY.warmup_steps
+    resumed.run(max_steps=4, max_seconds=600)
+    assert (tmp_path / OPTIMIZER_FILE).exists()

@@ -26,6 +26,9 @@ from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline, to_tensor
 from bespoke_pipeline.pixelart.generic import generic_corpus
 
 STATE_FILE = "state.pt"
+#: The optimizer's moments, kept apart: they double the state's size, and a state shipped
+#: without them (as in data/base/) resumes with fresh moments after a new warmup.
+OPTIMIZER_FILE = "optimizer.pt"
 TOKENIZER_DIR = "tokenizer"
 
 
@@ -70,6 +73,7 @@ class Pretrainer:
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.progress = PretrainProgress(step=0, loss=float("nan"), seconds=0.0)
         self.losses: list[tuple[int, float]] = []
+        self.warmup_from = 0  # a resume without the optimizer's moments warms up again
         self._load_state()
         images, captions = generic_corpus(settings.corpus_size, settings.corpus_seed)
         self.images = to_tensor(images)
@@ -94,34 +98,36 @@ class Pretrainer:
             raise ValueError(f"{path} was written with other settings; use a new work folder")
         self.pipe.unet.load_state_dict(state["unet"])
         self.pipe.text_encoder.load_state_dict(state["text_encoder"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        moments = self.work_dir / OPTIMIZER_FILE
+        if moments.exists():
+            self.optimizer.load_state_dict(torch.load(moments, weights_only=True))
+        else:
+            self.warmup_from = state["progress"]["step"]
         self.ema.load_state_dict(state["ema"])
         self.generator.set_state(state["generator"])
         self.progress = PretrainProgress(**state["progress"])
         self.losses = state["losses"]
 
     def save_state(self) -> None:
-        path = self.work_dir / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        torch.save(
+        _save_atomically(self.optimizer.state_dict(), self.work_dir / OPTIMIZER_FILE)
+        _save_atomically(
             {
                 "settings": asdict(self.settings),
                 "unet": self.pipe.unet.state_dict(),
                 "text_encoder": self.pipe.text_encoder.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
                 "ema": self.ema.state_dict(),
                 "generator": self.generator.get_state(),
                 "progress": asdict(self.progress),
                 "losses": self.losses,
             },
-            tmp,
+            self.work_dir / STATE_FILE,
         )
-        os.replace(tmp, path)
 
     def _learning_rate(self) -> float:
         """Linear warmup, then constant: the run has no planned end, EMA does the smoothing."""
         warmup = self.settings.warmup_steps
-        return self.settings.learning_rate * min(1.0, (self.progress.step + 1) / warmup)
+        done = self.progress.step - self.warmup_from + 1
+        return self.settings.learning_rate * min(1.0, done / warmup)
 
     def step(self) -> float:
         s = self.settings
@@ -191,3 +197,10 @@ class Pretrainer:
         pipe.text_encoder.load_state_dict(self.pipe.text_encoder.state_dict())
         self.ema.copy_to([*pipe.unet.parameters(), *pipe.text_encoder.parameters()])
         return pipe.to(self.device).to(torch.float32)
+
+
+def _save_atomically(value: object, path: Path) -> None:
+    """Written beside and renamed into place: a half-written file never counts."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(value, tmp)
+    os.replace(tmp, path)
