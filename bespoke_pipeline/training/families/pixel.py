@@ -11,7 +11,7 @@ from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.exports import kohya_unet
 from bespoke_pipeline.training.families.base import Batch, ModelFamily
-from bespoke_pipeline.training.families.epsilon import epsilon_loss
+from bespoke_pipeline.training.families.ddpm import ddpm_loss
 
 
 class PixelFamily(ModelFamily):
@@ -66,7 +66,7 @@ class PixelFamily(ModelFamily):
                 encoder_attention_mask=batch.prompts["mask"],
             ).sample
 
-        return epsilon_loss(predict, batch.latents, schedule, generator, config)
+        return ddpm_loss(predict, batch.latents, schedule, generator, config)
 
     def render(
         self,

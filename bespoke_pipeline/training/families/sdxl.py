@@ -1,5 +1,6 @@
 """Stable Diffusion XL: UNet with two text encoders (the second gives the pooled embedding)
-and SDXL's added time ids, epsilon prediction on a DDPM schedule."""
+and SDXL's added time ids, on a DDPM schedule (epsilon or v-prediction, as the model's
+scheduler says)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bespoke_pipeline.training.families.base import (
     ModelFamily,
     vae_scale_factor,
 )
-from bespoke_pipeline.training.families.epsilon import epsilon_loss
+from bespoke_pipeline.training.families.ddpm import ddpm_loss
 
 
 def time_ids(side: int, batch: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -41,13 +42,7 @@ class SdxlFamily(ModelFamily):
         return {"embeds": embeds, "pooled": pooled}
 
     def training_schedule(self, scheduler_config: dict) -> DDPMScheduler:
-        schedule = DDPMScheduler.from_config(scheduler_config)
-        if schedule.config.prediction_type != "epsilon":
-            raise ValueError(
-                f"the SDXL trainer predicts noise (epsilon); this base model's scheduler "
-                f"uses {schedule.config.prediction_type}"
-            )
-        return schedule
+        return DDPMScheduler.from_config(scheduler_config)
 
     def loss(
         self,
@@ -67,7 +62,7 @@ class SdxlFamily(ModelFamily):
                 added_cond_kwargs={"text_embeds": batch.prompts["pooled"], "time_ids": size},
             ).sample
 
-        return epsilon_loss(predict, batch.latents, schedule, generator, config)
+        return ddpm_loss(predict, batch.latents, schedule, generator, config)
 
     def export(
         self, lora_state: dict[str, torch.Tensor], alpha: float, denoiser: torch.nn.Module

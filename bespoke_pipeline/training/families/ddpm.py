@@ -1,5 +1,6 @@
-"""The DDPM epsilon-prediction loss that UNet families share (the embedded pixel model and
-SDXL): uniform timesteps, optional noise offset and min-SNR weighting."""
+"""The DDPM loss that UNet families share (the embedded pixel model and SDXL): uniform
+timesteps, the target the base model's scheduler names (noise, or velocity as in SD 2.x and
+the embedded model), optional noise offset and min-SNR weighting."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from diffusers.training_utils import compute_snr
 from bespoke_pipeline.training.config import TrainingConfig
 
 
-def epsilon_loss(
+def ddpm_loss(
     predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     clean: torch.Tensor,
     schedule: DDPMScheduler,
     generator: torch.Generator,
     config: TrainingConfig,
 ) -> torch.Tensor:
-    """`predict(noisy, timesteps)` is the denoiser's noise prediction.
+    """`predict(noisy, timesteps)` is the denoiser's output, read as the schedule's
+    prediction type.
 
     Noise offset shifts each channel's noise by one constant, which lets the model learn
     flat regions (solid backgrounds); min-SNR caps the weight of low-noise timesteps
@@ -35,8 +37,11 @@ def epsilon_loss(
         0, schedule.config.num_train_timesteps, (batch,), generator=generator
     ).to(device)
     predicted = predict(schedule.add_noise(clean, noise, timesteps), timesteps)
-    per_sample = (predicted.float() - noise).pow(2).flatten(1).mean(1)
+    velocity = schedule.config.prediction_type == "v_prediction"
+    target = schedule.get_velocity(clean, noise, timesteps) if velocity else noise
+    per_sample = (predicted.float() - target).pow(2).flatten(1).mean(1)
     if config.snr_gamma is not None:
         snr = compute_snr(schedule, timesteps)
-        per_sample = per_sample * snr.clamp(max=config.snr_gamma) / snr
+        # an error in the clean image weighs snr in the epsilon loss and snr + 1 in the v-loss
+        per_sample = per_sample * snr.clamp(max=config.snr_gamma) / (snr + 1 if velocity else snr)
     return per_sample.mean()
