@@ -25,7 +25,7 @@ def _pretrain(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    trainer = Pretrainer(args.work_dir)
+    trainer = Pretrainer(args.work_dir, init_from=args.init_from)
     print(f"resuming at step {trainer.progress.step}" if trainer.progress.step else "starting")
     trainer.run(
         args.steps,
@@ -50,10 +50,18 @@ def _run(args: argparse.Namespace) -> None:
     every config this machine can train, saying why the others are skipped."""
     import torch
 
+    from bespoke_pipeline.paths import default_tracking_uri
+    from bespoke_pipeline.tracking import TrackingServerUnreachable, check_tracking_server
     from bespoke_pipeline.training.config import trainability
 
     dagster = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "bespoke_pipeline"]
     configs = trainability(torch.cuda.is_available())
+    if configs.broken:  # before any work: a typo should not cost a whole other chain first
+        sys.exit("invalid training configs, nothing was run:\n" + "\n".join(configs.broken))
+    try:
+        check_tracking_server(default_tracking_uri())
+    except TrackingServerUnreachable as error:
+        sys.exit(str(error))
     for name, reason in configs.skipped.items():
         print(f"skipping training config '{name}': {reason}", flush=True)
     if not configs.trainable:
@@ -63,8 +71,6 @@ def _run(args: argparse.Namespace) -> None:
     chain = "group:dataset or group:training or group:evaluation"
     for name in configs.trainable:
         subprocess.run([*dagster, "--select", chain, "--partition", name], check=True)
-    if configs.broken:
-        sys.exit("invalid training configs:\n" + "\n".join(configs.broken))
 
 
 def _bench_train(args: argparse.Namespace) -> None:
@@ -203,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         "pretrain", help="pretrain the embedded base model (resumable; stops at a budget)"
     )
     pretrain.add_argument("--work-dir", type=Path, default=PRETRAIN_STATE_DIR)
+    pretrain.add_argument(
+        "--init-from",
+        type=Path,
+        help="a new run starts from the weights of this earlier run's work folder",
+    )
     pretrain.add_argument(
         "--export", action="store_true", help="then export the EMA weights to data/base/"
     )

@@ -7,6 +7,9 @@ process never share an "active run".
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -21,6 +24,36 @@ from PIL import Image
 from bespoke_pipeline.redaction import redact
 
 _MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+#: How long the start of a run waits for a tracking server: one that is up answers in
+#: milliseconds, while MLflow's own retries take minutes to give up on one that is down.
+SERVER_TIMEOUT_S = 5.0
+
+
+class TrackingServerUnreachable(RuntimeError):
+    pass
+
+
+def check_tracking_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
+    """Fail at once, naming the setting to fix, when a remote tracking server does not
+    answer. Local stores (sqlite, file paths) need no check."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    # credentials belong in MLFLOW_TRACKING_USERNAME/PASSWORD: never echoed, never sent here
+    address = parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="")
+    shown = address.geturl()
+    try:
+        with urllib.request.urlopen(f"{shown.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered (a proxy may ask for credentials): the server is there
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingServerUnreachable(
+            f"the MLflow tracking server {shown} (MLFLOW_TRACKING_URI) did not answer "
+            f"within {timeout:g} s: {reason}. Start it, or unset MLFLOW_TRACKING_URI to "
+            "track into the local SQLite store"
+        ) from None
 
 
 class TrackedRun:

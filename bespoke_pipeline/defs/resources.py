@@ -14,7 +14,7 @@ from bespoke_pipeline.defs.io_manager import TableIOManager
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings, QualityGates
 from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
-from bespoke_pipeline.tracking import TrackedRun, tracked_run
+from bespoke_pipeline.tracking import TrackedRun, check_tracking_server, tracked_run
 from bespoke_pipeline.training.config import CONFIG_DIR, TrainingConfig, load_config
 
 
@@ -102,6 +102,10 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str
     experiment: str = "bespoke-punks"
     artifact_dir: str | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Once per run, before any step: a server that is down fails the run in seconds."""
+        check_tracking_server(self.tracking_uri)
 
     @contextmanager
     def run_for(self, context: dg.AssetExecutionContext) -> Iterator[TrackedRun]:
