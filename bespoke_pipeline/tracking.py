@@ -24,6 +24,8 @@ from PIL import Image
 from bespoke_pipeline.redaction import redact
 
 _MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
+#: Where a registered version's files lie in its run's artifacts.
+MODEL_ARTIFACT = "model"
 #: How long the start of a run waits for a tracking server: one that is up answers in
 #: milliseconds, while MLflow's own retries take minutes to give up on one that is down.
 SERVER_TIMEOUT_S = 5.0
@@ -127,16 +129,25 @@ def production_version(client: MlflowClient, model_name: str, alias: str) -> Mod
         return None
 
 
+def download_version(
+    client: MlflowClient, version: ModelVersion, into: Path, file: str | None = None
+) -> Path:
+    """A registered version's files (or one `file` of them), downloaded into `into`."""
+    into.mkdir(parents=True, exist_ok=True)
+    path = f"{MODEL_ARTIFACT}/{file}" if file else MODEL_ARTIFACT
+    return Path(client.download_artifacts(version.run_id, path, str(into)))
+
+
 def register_version(
     run: TrackedRun, folder: Path, model_name: str, alias: str, tags: Mapping[str, object]
 ) -> ModelVersion:
     """Log `folder` as the run's `model` artifact, register it as a new version of
     `model_name` and point `alias` at it; earlier versions stay registered."""
     client = run.client
-    client.log_artifacts(run.run_id, str(folder), "model")
+    client.log_artifacts(run.run_id, str(folder), MODEL_ARTIFACT)
     with suppress(MlflowException):  # already registered
         client.create_registered_model(model_name)
-    source = f"{client.get_run(run.run_id).info.artifact_uri}/model"
+    source = f"{client.get_run(run.run_id).info.artifact_uri}/{MODEL_ARTIFACT}"
     version = client.create_model_version(
         model_name,
         source,

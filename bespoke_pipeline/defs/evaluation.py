@@ -1,9 +1,11 @@
 """lora_checkpoints[config] -> checkpoint_scores[config] -> production_model (all configs)."""
 
+import tempfile
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from mlflow.tracking import MlflowClient
 
 from bespoke_pipeline.defs.io_manager import BY_PARTITION
 from bespoke_pipeline.defs.recording import image_metadata, markdown_table
@@ -17,18 +19,20 @@ from bespoke_pipeline.defs.training import TRAINING_CONFIGS
 from bespoke_pipeline.evaluation.checkpoint_scores import score_run
 from bespoke_pipeline.evaluation.metrics import palette_of
 from bespoke_pipeline.evaluation.promotion import (
+    PRODUCTION_RECORD,
     beats,
     best_candidate,
     candidate_record,
     model_card,
     read_production,
+    replace_folder,
     save_record,
     write_production,
 )
 from bespoke_pipeline.evaluation.scoring import ModelScore, numeric_scores
 from bespoke_pipeline.paths import production_dir
-from bespoke_pipeline.tracking import production_version, register_version
-from bespoke_pipeline.training.checkpoints import read_sidecar
+from bespoke_pipeline.tracking import download_version, production_version, register_version
+from bespoke_pipeline.training.checkpoints import SIDECAR_FILE, read_sidecar
 from bespoke_pipeline.training.data import read_package
 
 GROUP = "evaluation"
@@ -126,18 +130,30 @@ def production_model(
     """The best checkpoint across every config that passes the quality gates, registered
     in MLflow under the alias `production` and copied to a stable folder with a model card.
     Production stays as it is when nothing passes (the blocking check then fails the run)
-    or when the current production model scores higher."""
+    or when the current production model scores higher.
+
+    The registry says what is in production, not the local folder, which is only a copy
+    (rebuilt from the registry when it holds something else): so `make clean`, or a second
+    machine on the same tracking server, never lets a worse model take the alias. Scores
+    count only when made on the current dataset version, production's included."""
     folder = production_dir(Path(store.root))
-    current = read_production(folder)
-    candidate = best_candidate(checkpoint_scores)
+    current = _registered_production(mlflow.client(), folder)
+    dataset = training_package["sha256"]
+    scores = {n: t for n, t in checkpoint_scores.items() if _trained_on(t) == dataset}
+    if current is not None and current["dataset_sha256"] != dataset:
+        current = None  # scored on other data: not comparable, the new data decides
+    candidate = best_candidate(scores)
     decision = {
-        "configs_scored": sorted(checkpoint_scores),
+        "configs_scored": sorted(scores),
         "candidate": None if candidate is None else candidate_record(candidate),
         "promoted": False,
         "production": current,
     }
     metadata: dict[str, dg.MetadataValue] = {
-        "configs_scored": dg.MetadataValue.text(", ".join(sorted(checkpoint_scores)) or "none")
+        "configs_scored": dg.MetadataValue.text(", ".join(sorted(scores)) or "none"),
+        "ignored_scores_of_other_data": dg.MetadataValue.text(
+            ", ".join(sorted(set(checkpoint_scores) - set(scores))) or "none"
+        ),
     }
     if candidate is None:
         metadata["decision"] = dg.MetadataValue.text("no checkpoint passes the quality gates")
@@ -200,6 +216,33 @@ def production_model(
         }
     )
     return dg.Output(decision, metadata=metadata)
+
+
+def _registered_production(client: MlflowClient, folder: Path) -> dict | None:
+    """The record of the version under the alias, as the registry holds it, with `folder`
+    made a copy of that version when it holds another."""
+    version = production_version(client, MODEL_NAME, ALIAS)
+    if version is None:
+        return None
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as download:
+        record_file = download_version(client, version, Path(download, "record"), PRODUCTION_RECORD)
+        record = {**read_production(record_file.parent), "mlflow_model_version": version.version}
+        local = read_production(folder)
+        if local is None or str(local.get("mlflow_model_version")) != str(version.version):
+            copy = download_version(client, version, Path(download, "model"))
+            save_record(copy, record)
+            replace_folder(copy, folder)
+    return record
+
+
+def _trained_on(scores: pd.DataFrame) -> str | None:
+    """The dataset version a config's scored checkpoints were trained on (None when their
+    folders are gone: nothing there to promote)."""
+    for path in scores["checkpoint"]:
+        if path and (Path(path) / SIDECAR_FILE).exists():
+            return read_sidecar(Path(path))["dataset_sha256"]
+    return None
 
 
 @dg.asset_check(

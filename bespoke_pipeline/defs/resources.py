@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from bespoke_pipeline import __version__
@@ -106,6 +107,9 @@ class MlflowResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Once per run, before any step: a server that is down fails the run in seconds."""
         check_tracking_server(self.tracking_uri)
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri)
 
     @contextmanager
     def run_for(self, context: dg.AssetExecutionContext) -> Iterator[TrackedRun]:

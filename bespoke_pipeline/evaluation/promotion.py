@@ -99,6 +99,11 @@ def write_production(folder: Path, checkpoint: Path, record: dict, card: str) ->
     shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns(STATE_FILE))
     save_record(staging, record)
     (staging / MODEL_CARD).write_text(card)
+    replace_folder(staging, folder)
+
+
+def replace_folder(staging: Path, folder: Path) -> None:
+    """Put a fully written `staging` folder in the place of `folder`."""
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
 

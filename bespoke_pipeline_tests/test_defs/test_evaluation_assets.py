@@ -1,4 +1,6 @@
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,16 @@ from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F40
 IMPOSSIBLE = EvaluationResource(
     held_out_prompts=1, samples_per_prompt=2, steps=[2], gates={"min_right_facing": 1.1}
 )
+
+
+def set_registered_composite(client: MlflowClient, version, composite: float) -> None:
+    """Rewrite the record a registered version holds, as if it had scored `composite`."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = client.download_artifacts(version.run_id, f"model/{PRODUCTION_RECORD}", folder)
+        record = json.loads(Path(path).read_text())
+    client.log_text(
+        version.run_id, json.dumps({**record, "composite": composite}), f"model/{PRODUCTION_RECORD}"
+    )
 
 
 def test_scores_every_checkpoint_and_promotes_through_the_gates(
@@ -57,17 +69,34 @@ def test_scores_every_checkpoint_and_promotes_through_the_gates(
     version = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
     assert str(version.version) == "1" and version.tags["previous_production_version"] == "none"
 
-    # Pretend production is worse than what was just trained: the alias moves on.
-    record["composite"] = -1.0
-    (folder / PRODUCTION_RECORD).write_text(json.dumps(record))
+    # The registry, not the local folder, says how good production is: a local record
+    # claiming better changes nothing ...
+    (folder / PRODUCTION_RECORD).write_text(json.dumps({**record, "composite": 99.0}))
+    # ... and production that the registry records as worse gives way.
+    set_registered_composite(client, version, -1.0)
     assert pipeline.train(micro_configs).success
     moved = client.get_model_version_by_alias(MODEL_NAME, ALIAS)
     assert str(moved.version) == "2" and moved.tags["previous_production_version"] == "1"
     assert len(client.search_model_versions(f"name='{MODEL_NAME}'")) == 2
 
-    # The same scores again are not better: production stays.
+    # After `make clean` with a shared tracking server, the same scores are still not
+    # better: production stays, and the local folder comes back as the registry's version.
+    for path in (pipeline.root / "runtime").iterdir():
+        if path.name != "mlflow":  # stands in for the shared server's artifact store
+            shutil.rmtree(path)
+    pipeline.materialize()
     assert pipeline.train(micro_configs).success
     assert str(client.get_model_version_by_alias(MODEL_NAME, ALIAS).version) == "2"
+    assert str(json.loads((folder / PRODUCTION_RECORD).read_text())["mlflow_model_version"]) == "2"
+    assert (folder / "pytorch_lora_weights.safetensors").is_file()
+
+    # New data: production's scores were made on other data and do not count, so a model
+    # of the new data takes over even against a production recorded as far better.
+    set_registered_composite(client, moved, 99.0)
+    next(pipeline.raw_dir.glob("*.png")).unlink()
+    pipeline.materialize()
+    assert pipeline.train(micro_configs).success
+    assert str(client.get_model_version_by_alias(MODEL_NAME, ALIAS).version) == "3"
 
     run = next(
         r for r in pipeline.mlflow_runs() if r.data.tags["dagster.asset_key"] == "checkpoint_scores"
