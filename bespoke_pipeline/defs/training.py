@@ -38,7 +38,8 @@ def lora(
     mlflow: MlflowResource,
 ) -> dg.Output[dict]:
     """Trains a LoRA for one training config, one checkpoint per epoch. Resumes from the last
-    complete checkpoint if a run was killed; unchanged inputs reuse the finished run."""
+    sound checkpoint if a run was killed or a checkpoint damaged; unchanged inputs reuse the
+    finished run."""
     name = context.partition_key
     config = training.load(name)
     reason = unavailable_reason(config, torch.cuda.is_available())
@@ -48,7 +49,6 @@ def lora(
     trainer = LoraTrainer(
         config, name, data, store.folder_for(context), store.cache_dir, log=context.log.info
     )
-    already = completed_epochs(trainer.run_dir)
     with mlflow.run_for(context) as run:
         run.log_params(
             {
@@ -66,7 +66,9 @@ def lora(
         results = trainer.train(recorder.progress, recorder.epoch_done)
         metadata = {
             "epochs_trained_now": dg.MetadataValue.int(len(results)),
-            "resumed_from_epoch": dg.MetadataValue.int(already[-1] if already else 0),
+            "resumed_from_epoch": dg.MetadataValue.int(
+                results[0].epoch - 1 if results else trainer.epochs
+            ),
             **recorder.summary(),
         }
     final = read_sidecar(epoch_dir(trainer.run_dir, trainer.epochs))

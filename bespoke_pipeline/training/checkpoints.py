@@ -6,7 +6,8 @@ place, so a half-written checkpoint never counts), holding
 - `kohya_lora.safetensors`: the layout ComfyUI and A1111 load (`training/exports.py`);
 - `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming (only in the
   newest checkpoint: older ones drop theirs, as diffusers' `checkpoints_total_limit` does);
-- `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version).
+- `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version,
+  and the size and sha256 of each weights file, so a damaged file is found before use).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,12 +25,16 @@ from diffusers.utils import logging as diffusers_logging
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
+from bespoke_pipeline.dataset.images import file_digest
 from bespoke_pipeline.training.families.base import ModelFamily
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "kohya_lora.safetensors"
 STATE_FILE = "training_state.pt"
 SIDECAR_FILE = "checkpoint.json"
+#: The files a sidecar vouches for by size and sha256 (the training state is dropped from
+#: older epochs, so it is checked only by loading).
+WEIGHTS_FILES = (DIFFUSERS_FILE, KOHYA_FILE)
 _EPOCH_DIR = re.compile(r"^epoch-(\d{4})$")
 
 
@@ -57,7 +63,13 @@ def save_checkpoint(
     family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE, text_encoder)
     save_file(family.export(tensors, alpha, denoiser), tmp / KOHYA_FILE)
     torch.save(training_state, tmp / STATE_FILE)
-    (tmp / SIDECAR_FILE).write_text(json.dumps(sidecar, indent=2, sort_keys=True))
+    files = {
+        n: {"bytes": (tmp / n).stat().st_size, "sha256": file_digest(tmp / n)}
+        for n in WEIGHTS_FILES
+    }
+    (tmp / SIDECAR_FILE).write_text(
+        json.dumps({**sidecar, "files": files}, indent=2, sort_keys=True)
+    )
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for older in completed_epochs(run_dir):  # resuming needs only the newest state
@@ -78,6 +90,48 @@ def completed_epochs(run_dir: Path) -> list[int]:
 
 def read_sidecar(folder: Path) -> dict:
     return json.loads((folder / SIDECAR_FILE).read_text())
+
+
+def damage(folder: Path) -> str | None:
+    """Why a finished checkpoint cannot be trusted (a weights file missing, cut short or
+    changed since it was written), or None."""
+    try:
+        recorded = read_sidecar(folder).get("files", {})
+    except (OSError, ValueError) as error:
+        return f"{SIDECAR_FILE} is unreadable ({error})"
+    for name in WEIGHTS_FILES:
+        path = folder / name
+        expected = recorded.get(name)
+        if not path.is_file():
+            return f"{name} is missing"
+        if expected is None:
+            continue  # written before sidecars recorded their files
+        if path.stat().st_size != expected["bytes"]:
+            return f"{name} has {path.stat().st_size} bytes, {expected['bytes']} were written"
+        if file_digest(path) != expected["sha256"]:
+            return f"{name} differs from what was written (sha256)"
+    return None
+
+
+def resume_point(run_dir: Path, log: Callable[[str], None]) -> int:
+    """The epoch to go on from (0: the start): the newest checkpoint that still holds its
+    training state, among the sound ones before the first damaged checkpoint. Checkpoints
+    after it are removed, to be trained again."""
+    done = completed_epochs(run_dir)
+    resumable = 0
+    for epoch in done:
+        reason = damage(epoch_dir(run_dir, epoch))
+        if reason:
+            log(f"checkpoint {epoch_dir(run_dir, epoch)} is damaged: {reason}")
+            break
+        if (epoch_dir(run_dir, epoch) / STATE_FILE).is_file():
+            resumable = epoch
+    later = [e for e in done if e > resumable]
+    for epoch in later:
+        shutil.rmtree(epoch_dir(run_dir, epoch))
+    if later:
+        log(f"training again from epoch {resumable + 1} (epochs {later[0]}-{later[-1]} removed)")
+    return resumable
 
 
 def load_checkpoint(pipe: DiffusionPipeline, folder: Path) -> None:

@@ -35,8 +35,8 @@ from bespoke_pipeline.training.base_weights import (
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     STATE_FILE,
-    completed_epochs,
     epoch_dir,
+    resume_point,
     save_checkpoint,
 )
 from bespoke_pipeline.training.config import TrainingConfig
@@ -110,6 +110,7 @@ class LoraTrainer:
         """Trains into `runs_dir / run_key(...)`; `cache_dir` holds encoded data when the
         config caches latents to disk."""
         self.config = config
+        self.log = log
         self.config_name = config_name
         self.data = data
         self.family = family_for(config)
@@ -176,12 +177,13 @@ class LoraTrainer:
         on_progress: Callable[[Progress], None] = lambda p: None,
         on_epoch: Callable[[EpochResult], None] = lambda r: None,
     ) -> list[EpochResult]:
-        """Resumes from the last complete checkpoint in `run_dir`; a finished run returns at
-        once. Returns the result of every epoch trained in this call."""
-        done = completed_epochs(self.run_dir)
-        start = done[-1] + 1 if done else 1
-        if done:
-            self._resume(epoch_dir(self.run_dir, done[-1]))
+        """Resumes from the last sound checkpoint in `run_dir` (a damaged one is named and
+        trained again); a finished run returns at once. Returns the result of every epoch
+        trained in this call."""
+        resumed = resume_point(self.run_dir, self.log)
+        start = resumed + 1
+        if resumed:
+            self._resume(epoch_dir(self.run_dir, resumed))
         results = []
         started = time.monotonic()
         bar = tqdm(
