@@ -70,11 +70,17 @@ class TrackedRun:
             params=[Param(k, str(v)[:_MAX_PARAM_CHARS]) for k, v in sorted(clean.items())],
         )
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, float], step: int = 0, synchronous: bool = True
+    ) -> None:
+        """`synchronous=False` queues them (MLflow sends queued metrics in batches, and
+        ending the run waits for the queue): per-step training metrics never wait on a
+        slow tracking server."""
         now = int(time.time() * 1000)
         self.client.log_batch(
             self.run_id,
             metrics=[Metric(k, float(v), now, step) for k, v in sorted(metrics.items())],
+            synchronous=synchronous,
         )
 
     def log_image(self, image: Image.Image, artifact_file: str) -> None:

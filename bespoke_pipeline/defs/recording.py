@@ -67,7 +67,9 @@ class TrainingRecorder:
 
     def progress(self, p: Progress) -> None:
         self.curve.append((p.step, p.loss))
-        self.run.log_metrics({"loss": p.loss, "learning_rate": p.learning_rate}, step=p.step)
+        self.run.log_metrics(
+            {"loss": p.loss, "learning_rate": p.learning_rate}, step=p.step, synchronous=False
+        )
         if p.step % max(1, p.total_steps // 20) == 0 or p.step == p.total_steps:
             self.context.log.info(
                 f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.total_steps} "
