@@ -14,7 +14,7 @@ from bespoke_pipeline.evaluation.base_quality import base_quality
 from bespoke_pipeline.models.pixel.pretrain import Pretrainer
 from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
-from bespoke_pipeline.pixelart.generic import generic_corpus
+from bespoke_pipeline.pixelart.generic import COMMON_SHARE, generic_corpus
 
 SAMPLES_FILE = "samples.png"
 
@@ -36,6 +36,17 @@ def export_base_model(trainer: Pretrainer, out_dir: Path) -> dict[str, float]:
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return quality
+
+
+def _origin(trainer: Pretrainer) -> str:
+    start = trainer.warm_start
+    if start is None:
+        return "Trained from scratch"
+    return (
+        f"Started from the weights of an earlier run ({start.steps:,} steps, "
+        f"{start.seconds / 60:.0f} minutes; its recipe is in its own card, in the history "
+        "of data/base/) and trained on"
+    )
 
 
 def _card(trainer: Pretrainer, pipe, quality: dict[str, float], captions: list[str]) -> str:
@@ -61,11 +72,11 @@ Load it with `PixelPunkPipeline.from_pretrained("data/base/pixel-punk-base")`
   per block, cross-attention at 12x12 and 6x6 only: {unet:,} parameters
 - CLIP-style text encoder, 2 layers, width 128: {text:,} parameters; word-level tokenizer
   with {len(pipe.tokenizer)} tokens fitted to the caption vocabulary
-- DDPM training schedule (1000 steps, squared cosine), epsilon prediction; DDIM sampling
+- DDPM training schedule (1000 steps, squared cosine), {settings.prediction_type}; DDIM sampling
 
 ## Training
 
-Trained from scratch, text encoder and UNet jointly, by `bespoke pretrain` (or the
+{_origin(trainer)}, text encoder and UNet jointly, by `bespoke pretrain` (or the
 `base_model` asset in the `foundation` group), resumable across work periods.
 
 | setting | value |
@@ -75,7 +86,8 @@ Trained from scratch, text encoder and UNet jointly, by `bespoke pretrain` (or t
 Corpus: {settings.corpus_size:,} procedurally generated *generic* punks (seed
 {settings.corpus_seed}) of the bespoke world (outlined heads, shaded hair, flat, gradient,
 striped, checkered, split and brick backgrounds): the figure shifted up to 2 px sideways and
-1 px vertically, looking left or right, colours named with any of the resolver's words,
+1 px vertically, looking left or right, colours named with any of the resolver's words
+({COMMON_SHARE:.0%} of them from the common words people mostly write),
 captions of 25-175 tokens listing the attributes in random order behind varied openings,
 without trigger or coordinates, e.g. `{captions[0]}`.
 

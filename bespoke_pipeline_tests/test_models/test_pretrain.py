@@ -68,3 +68,18 @@ def test_a_state_shipped_without_optimizer_moments_resumes_with_a_new_warmup(tmp
     assert resumed._learning_rate() == TINY.learning_rate / TINY.warmup_steps
     resumed.run(max_steps=4, max_seconds=600)
     assert (tmp_path / OPTIMIZER_FILE).exists()
+
+
+def test_a_new_run_can_start_from_an_earlier_runs_weights_and_remembers_it(tmp_path):
+    earlier = Pretrainer(tmp_path / "earlier", TINY)
+    earlier.run(max_steps=2, max_seconds=600)
+
+    later = Pretrainer(tmp_path / "later", TINY, init_from=tmp_path / "earlier")
+    assert later.progress.step == 0
+    for key, value in weights(earlier).items():
+        torch.testing.assert_close(weights(later)[key], value)
+    later.run(max_steps=1, max_seconds=600)
+
+    resumed = Pretrainer(tmp_path / "later", TINY, init_from=tmp_path / "earlier")
+    assert resumed.progress.step == 1  # its own state wins over the starting point
+    assert resumed.warm_start is not None and resumed.warm_start.steps == 2

@@ -36,7 +36,9 @@ def caption_vocabulary_tokenizer() -> PreTrainedTokenizerFast:
     return fit_tokenizer([*generic, *bespoke, *REFERENCE_PROMPTS.values(), *known_words()])
 
 
-def new_base_model(tokenizer: PreTrainedTokenizerFast) -> PixelPunkPipeline:
+def new_base_model(
+    tokenizer: PreTrainedTokenizerFast, prediction_type: str = "v_prediction"
+) -> PixelPunkPipeline:
     unet = UNet2DConditionModel(
         sample_size=24,
         in_channels=3,
@@ -65,7 +67,7 @@ def new_base_model(tokenizer: PreTrainedTokenizerFast) -> PixelPunkPipeline:
     scheduler = DDIMScheduler(
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
-        prediction_type="epsilon",
+        prediction_type=prediction_type,
         clip_sample=True,
     )
     return PixelPunkPipeline(

@@ -10,6 +10,7 @@ import torch
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
+from bespoke_pipeline.models.targets import denoising_target
 from bespoke_pipeline.training.config import TrainingConfig
 
 
@@ -37,11 +38,11 @@ def ddpm_loss(
         0, schedule.config.num_train_timesteps, (batch,), generator=generator
     ).to(device)
     predicted = predict(schedule.add_noise(clean, noise, timesteps), timesteps)
-    velocity = schedule.config.prediction_type == "v_prediction"
-    target = schedule.get_velocity(clean, noise, timesteps) if velocity else noise
+    target = denoising_target(schedule, clean, noise, timesteps)
     per_sample = (predicted.float() - target).pow(2).flatten(1).mean(1)
     if config.snr_gamma is not None:
         snr = compute_snr(schedule, timesteps)
         # an error in the clean image weighs snr in the epsilon loss and snr + 1 in the v-loss
+        velocity = schedule.config.prediction_type == "v_prediction"
         per_sample = per_sample * snr.clamp(max=config.snr_gamma) / (snr + 1 if velocity else snr)
     return per_sample.mean()
