@@ -98,6 +98,7 @@ def _generate(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from bespoke_pipeline.generate import generate
+    from bespoke_pipeline.registry import PRODUCTION_URI
 
     result = generate(args.prompt, args.seed, args.checkpoint, args.guidance, args.steps)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,8 @@ def _generate(args: argparse.Namespace) -> None:
     side = result.image.width * args.scale
     result.image.resize((side, side), Image.Resampling.NEAREST).save(preview)
     print(
-        f"wrote {args.out} (24x24) and {preview} ({side}x{side}) from {result.checkpoint} "
+        f"wrote {args.out} (24x24) and {preview} ({side}x{side}) from "
+        f"{args.checkpoint or PRODUCTION_URI} "
         f"at guidance {result.guidance_scale}, {result.steps} steps, seed {args.seed}"
     )
 

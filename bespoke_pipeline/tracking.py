@@ -11,12 +11,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 from mlflow.entities import Metric, Param
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from PIL import Image
@@ -98,11 +97,19 @@ class TrackedRun:
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> str:
+    """The experiment's id, created if missing; two first runs may race to create it, and
+    the one that loses takes the winner's."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
     location = artifact_dir.resolve().as_uri() if artifact_dir else None
-    return client.create_experiment(name, artifact_location=location)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
 
 
 @contextmanager
@@ -126,39 +133,3 @@ def tracked_run(
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
-
-
-def production_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
-    try:
-        return client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
-
-
-def download_version(
-    client: MlflowClient, version: ModelVersion, into: Path, file: str | None = None
-) -> Path:
-    """A registered version's files (or one `file` of them), downloaded into `into`."""
-    into.mkdir(parents=True, exist_ok=True)
-    path = f"{MODEL_ARTIFACT}/{file}" if file else MODEL_ARTIFACT
-    return Path(client.download_artifacts(version.run_id, path, str(into)))
-
-
-def register_version(
-    run: TrackedRun, folder: Path, model_name: str, alias: str, tags: Mapping[str, object]
-) -> ModelVersion:
-    """Log `folder` as the run's `model` artifact, register it as a new version of
-    `model_name` and point `alias` at it; earlier versions stay registered."""
-    client = run.client
-    client.log_artifacts(run.run_id, str(folder), MODEL_ARTIFACT)
-    with suppress(MlflowException):  # already registered
-        client.create_registered_model(model_name)
-    source = f"{client.get_run(run.run_id).info.artifact_uri}/{MODEL_ARTIFACT}"
-    version = client.create_model_version(
-        model_name,
-        source,
-        run_id=run.run_id,
-        tags={k: str(v) for k, v in redact(dict(tags)).items()},
-    )
-    client.set_registered_model_alias(model_name, alias, version.version)
-    return version

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from bespoke_pipeline.defs.evaluation import ALIAS, MODEL_NAME
+from bespoke_pipeline.registry import ALIAS, MODEL_NAME
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")

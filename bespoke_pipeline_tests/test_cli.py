@@ -2,11 +2,12 @@ import filecmp
 import json
 
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from bespoke_pipeline.cli import main
-from bespoke_pipeline.defs.evaluation import ALIAS, MODEL_NAME
 from bespoke_pipeline.evaluation.promotion import PRODUCTION_RECORD
 from bespoke_pipeline.paths import RAW_DIR, production_dir
+from bespoke_pipeline.registry import ALIAS, MODEL_NAME
 
 
 def test_synth_reproduces_the_shipped_demo_dataset(tmp_path, capsys):
@@ -36,3 +37,8 @@ def test_bespoke_run_ends_with_a_registered_production_model(finished_run):
     assert f"pixel-tiny epoch {record['epoch']}, MLflow version 1" in status
     runs = finished_run.bespoke("runs").stdout
     assert "SUCCESS" in runs and "pixel-tiny" in runs
+
+    out = finished_run.runtime / "generated" / "punk.png"
+    said = finished_run.bespoke("generate", "TOK bespoke, punk, blue background", "--out", str(out))
+    assert f"models:/{MODEL_NAME}@{ALIAS}" in said.stdout  # the registered pyfunc model
+    assert Image.open(out).size == (24, 24)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from bespoke_pipeline.defs.io_manager import BY_PARTITION
 from bespoke_pipeline.defs.recording import image_metadata, markdown_table
@@ -19,25 +18,28 @@ from bespoke_pipeline.defs.training import TRAINING_CONFIGS
 from bespoke_pipeline.evaluation.checkpoint_scores import score_run
 from bespoke_pipeline.evaluation.metrics import palette_of
 from bespoke_pipeline.evaluation.promotion import (
-    PRODUCTION_RECORD,
     beats,
     best_candidate,
     candidate_record,
     model_card,
     read_production,
-    replace_folder,
-    save_record,
+    trained_on,
     write_production,
 )
 from bespoke_pipeline.evaluation.scoring import ModelScore, numeric_scores
 from bespoke_pipeline.paths import production_dir
-from bespoke_pipeline.tracking import download_version, production_version, register_version
-from bespoke_pipeline.training.checkpoints import SIDECAR_FILE, read_sidecar
+from bespoke_pipeline.registry import (
+    MODEL_NAME,
+    best_version,
+    production,
+    register,
+    settle,
+    sync_folder,
+)
+from bespoke_pipeline.training.checkpoints import read_sidecar
 from bespoke_pipeline.training.data import read_package
 
 GROUP = "evaluation"
-MODEL_NAME = "bespoke-punk-lora"
-ALIAS = "production"
 #: Columns of the score table shown in the Dagster UI (all of them are in MLflow).
 SUMMARY = [
     "epoch",
@@ -137,17 +139,17 @@ def production_model(
     machine on the same tracking server, never lets a worse model take the alias. Scores
     count only when made on the current dataset version, production's included."""
     folder = production_dir(Path(store.root))
-    current = _registered_production(mlflow.client(), folder)
+    client = mlflow.client()
+    sync_folder(client, folder)  # the local copy follows the registry
     dataset = training_package["sha256"]
-    scores = {n: t for n, t in checkpoint_scores.items() if _trained_on(t) == dataset}
-    if current is not None and current["dataset_sha256"] != dataset:
-        current = None  # scored on other data: not comparable, the new data decides
+    scores = {n: t for n, t in checkpoint_scores.items() if trained_on(t) == dataset}
+    current = best_version(client, dataset)  # production from other data is not comparable
     candidate = best_candidate(scores)
     decision = {
         "configs_scored": sorted(scores),
         "candidate": None if candidate is None else candidate_record(candidate),
         "promoted": False,
-        "production": current,
+        "production": read_production(folder),
     }
     metadata: dict[str, dg.MetadataValue] = {
         "configs_scored": dg.MetadataValue.text(", ".join(sorted(scores)) or "none"),
@@ -158,10 +160,10 @@ def production_model(
     if candidate is None:
         metadata["decision"] = dg.MetadataValue.text("no checkpoint passes the quality gates")
         return dg.Output(decision, metadata=metadata)
-    if not beats(candidate, current):
+    if not beats(candidate, current and current.composite):
         metadata["decision"] = dg.MetadataValue.text(
-            f"kept the current production model (composite {current['composite']:.3f} >= "
-            f"{candidate['composite']:.3f})"
+            f"kept production version {current.version} (composite {current.composite:.3f} "
+            f">= {candidate['composite']:.3f})"
         )
         return dg.Output(decision, metadata=metadata)
 
@@ -174,75 +176,48 @@ def production_model(
         "dataset_sha256": sidecar["dataset_sha256"],
         "palette": palette_of(data.images),  # generate snaps onto these colors
     }
-    card = model_card(
-        candidate, current and current["scores"], sidecar["config"], sidecar["dataset_sha256"]
-    )
-    with mlflow.run_for(context) as run:
-        client = run.client
-        previous = production_version(client, MODEL_NAME, ALIAS)
+    previous = production(client)
+    previous_scores = (decision["production"] or {}).get("scores") if current else None
+    card = model_card(candidate, previous_scores, sidecar["config"], sidecar["dataset_sha256"])
+    with mlflow.run_for(context) as run, tempfile.TemporaryDirectory() as staging:
         run.log_params({k: v for k, v in record.items() if not isinstance(v, dict | list)})
         run.log_metrics(record["scores"])
         run.log_text(card, "MODEL_CARD.md")
-        write_production(folder, checkpoint, record, card)
-        version = register_version(
+        write_production(Path(staging, "production"), checkpoint, record, card)
+        version = register(
             run,
-            folder,
-            MODEL_NAME,
-            ALIAS,
+            Path(staging, "production"),
+            record,
             {
                 "config": record["config"],
-                "epoch": record["epoch"],
-                "composite": f"{record['composite']:.4f}",
-                "guidance_scale": record["guidance_scale"],
-                "steps": record["steps"],
-                "previous_production_version": str(previous.version) if previous else "none",
+                "epoch": str(record["epoch"]),
+                "guidance_scale": str(record["guidance_scale"]),
+                "steps": str(record["steps"]),
+                "previous_production_version": previous.version if previous else "none",
             },
         )
-    record["mlflow_model_version"] = version.version
-    save_record(folder, record)
-    decision.update(promoted=True, production=record)
+    holder = settle(client, dataset)  # a better model promoted meanwhile keeps the alias
+    production_record = sync_folder(client, folder)
+    decision.update(promoted=holder.version == version.version, production=production_record)
+    won = (
+        f"promoted {record['config']} epoch {record['epoch']} as {MODEL_NAME} version "
+        f"{version.version}"
+    )
+    lost = (
+        f"registered {record['config']} epoch {record['epoch']} as version {version.version}, "
+        f"but version {holder.version}, promoted meanwhile, scores higher and stays production"
+    )
     metadata.update(
         {
-            "decision": dg.MetadataValue.text(
-                f"promoted {record['config']} epoch {record['epoch']} as "
-                f"{MODEL_NAME} version {version.version}"
-            ),
-            "previous_version": dg.MetadataValue.text(
-                str(previous.version) if previous else "none"
-            ),
+            "decision": dg.MetadataValue.text(won if decision["promoted"] else lost),
+            "production_version": dg.MetadataValue.text(holder.version),
+            "previous_version": dg.MetadataValue.text(previous.version if previous else "none"),
             "model_card": dg.MetadataValue.md(card),
             "path": dg.MetadataValue.path(str(folder)),
             "mlflow_run_id": dg.MetadataValue.text(run.run_id),
         }
     )
     return dg.Output(decision, metadata=metadata)
-
-
-def _registered_production(client: MlflowClient, folder: Path) -> dict | None:
-    """The record of the version under the alias, as the registry holds it, with `folder`
-    made a copy of that version when it holds another."""
-    version = production_version(client, MODEL_NAME, ALIAS)
-    if version is None:
-        return None
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent) as download:
-        record_file = download_version(client, version, Path(download, "record"), PRODUCTION_RECORD)
-        record = {**read_production(record_file.parent), "mlflow_model_version": version.version}
-        local = read_production(folder)
-        if local is None or str(local.get("mlflow_model_version")) != str(version.version):
-            copy = download_version(client, version, Path(download, "model"))
-            save_record(copy, record)
-            replace_folder(copy, folder)
-    return record
-
-
-def _trained_on(scores: pd.DataFrame) -> str | None:
-    """The dataset version a config's scored checkpoints were trained on (None when their
-    folders are gone: nothing there to promote)."""
-    for path in scores["checkpoint"]:
-        if path and (Path(path) / SIDECAR_FILE).exists():
-            return read_sidecar(Path(path))["dataset_sha256"]
-    return None
 
 
 @dg.asset_check(

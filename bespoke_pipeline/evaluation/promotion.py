@@ -12,7 +12,7 @@ import pandas as pd
 
 from bespoke_pipeline.evaluation.metrics import METRICS
 from bespoke_pipeline.evaluation.scoring import TARGETS, WEIGHTS, numeric_scores
-from bespoke_pipeline.training.checkpoints import STATE_FILE
+from bespoke_pipeline.training.checkpoints import SIDECAR_FILE, STATE_FILE, read_sidecar
 
 PRODUCTION_RECORD = "production.json"
 MODEL_CARD = "MODEL_CARD.md"
@@ -33,9 +33,18 @@ def best_candidate(tables: dict[str, pd.DataFrame]) -> pd.Series | None:
     return ranked.iloc[0]
 
 
-def beats(candidate: pd.Series, current: dict | None) -> bool:
+def beats(candidate: pd.Series, production_composite: float | None) -> bool:
     """Replace production only with something better (or when there is none yet)."""
-    return current is None or float(candidate["composite"]) > float(current["composite"])
+    return production_composite is None or float(candidate["composite"]) > production_composite
+
+
+def trained_on(scores: pd.DataFrame) -> str | None:
+    """The dataset version a config's scored checkpoints were trained on (None when their
+    folders are gone: nothing there to promote)."""
+    for path in scores["checkpoint"]:
+        if path and (Path(path) / SIDECAR_FILE).exists():
+            return read_sidecar(Path(path))["dataset_sha256"]
+    return None
 
 
 def candidate_record(candidate: pd.Series) -> dict:
@@ -91,19 +100,16 @@ def read_production(folder: Path) -> dict | None:
 
 
 def write_production(folder: Path, checkpoint: Path, record: dict, card: str) -> None:
-    """Replace the stable folder with the checkpoint's weights (not its optimizer state),
-    the record and the model card; staged next to it first, so a crash never leaves half a
-    model behind."""
-    staging = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns(STATE_FILE))
-    save_record(staging, record)
-    (staging / MODEL_CARD).write_text(card)
-    replace_folder(staging, folder)
+    """A new production folder: the checkpoint's weights (not its optimizer state), the
+    record and the model card."""
+    shutil.copytree(checkpoint, folder, ignore=shutil.ignore_patterns(STATE_FILE))
+    save_record(folder, record)
+    (folder / MODEL_CARD).write_text(card)
 
 
 def replace_folder(staging: Path, folder: Path) -> None:
-    """Put a fully written `staging` folder in the place of `folder`."""
+    """Put a fully written `staging` folder in the place of `folder` (callers hold a lock:
+    between the two steps there is no folder)."""
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
 

@@ -1,19 +1,19 @@
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from bespoke_pipeline.defs.evaluation import ALIAS, MODEL_NAME
 from bespoke_pipeline.defs.resources import EvaluationResource
 from bespoke_pipeline.evaluation.promotion import MODEL_CARD, PRODUCTION_RECORD
 from bespoke_pipeline.generate import generate
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.pixelart.colors import rgb_to_hex
 from bespoke_pipeline.pixelart.snap import snap_to_grid
+from bespoke_pipeline.registry import ALIAS, MODEL_NAME
 from bespoke_pipeline_tests.test_defs.test_training_assets import micro_configs  # noqa: F401
 from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F401
 
@@ -23,13 +23,8 @@ IMPOSSIBLE = EvaluationResource(
 
 
 def set_registered_composite(client: MlflowClient, version, composite: float) -> None:
-    """Rewrite the record a registered version holds, as if it had scored `composite`."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = client.download_artifacts(version.run_id, f"model/{PRODUCTION_RECORD}", folder)
-        record = json.loads(Path(path).read_text())
-    client.log_text(
-        version.run_id, json.dumps({**record, "composite": composite}), f"model/{PRODUCTION_RECORD}"
-    )
+    """Make the registry hold a version as if it had scored `composite`."""
+    client.set_model_version_tag(MODEL_NAME, version.version, "composite", str(composite))
 
 
 def test_scores_every_checkpoint_and_promotes_through_the_gates(
@@ -37,7 +32,7 @@ def test_scores_every_checkpoint_and_promotes_through_the_gates(
     micro_configs,  # noqa: F811
     monkeypatch,
 ):
-    monkeypatch.setenv("BESPOKE_HOME", str(pipeline.root / "runtime"))  # where generate looks
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", pipeline.tracking_uri)  # where generate looks
     pipeline.materialize()
     folder = production_dir(pipeline.root / "runtime")
     client = MlflowClient(pipeline.tracking_uri)
@@ -58,9 +53,16 @@ def test_scores_every_checkpoint_and_promotes_through_the_gates(
     assert record["guidance_scale"] in (1.0, 2.0) and record["steps"] == 2
     assert (folder / "pytorch_lora_weights.safetensors").is_file()
     assert "previous production" in (folder / MODEL_CARD).read_text()
-    # bespoke generate uses the production model, its sampler settings and its palette.
-    made = generate("TOK bespoke, 24x24 pixel grid portrait, female", seed=3)
-    assert made.checkpoint == folder and made.steps == record["steps"]
+    # bespoke generate loads the registered pyfunc model, with its sampler settings and
+    # palette; any MLflow user gets the same image from the same prompt and seed.
+    prompt = "TOK bespoke, 24x24 pixel grid portrait, female"
+    made = generate(prompt, seed=3)
+    assert made.steps == record["steps"] and made.guidance_scale == record["guidance_scale"]
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{ALIAS}")
+    [image] = model.predict(pd.DataFrame({"prompt": [prompt]}), params={"seed": 3})
+    assert image.size == (24, 24) and image.tobytes() == made.image.tobytes()
+    [other] = model.predict(pd.DataFrame({"prompt": [prompt]}), params={"seed": 4})
+    assert other.tobytes() != image.tobytes()
 
     def on_palette(image) -> int:
         return sum(rgb_to_hex(c) in record["palette"] for c in np.asarray(image).reshape(-1, 3))
@@ -83,7 +85,7 @@ def test_scores_every_checkpoint_and_promotes_through_the_gates(
     # better: production stays, and the local folder comes back as the registry's version.
     for path in (pipeline.root / "runtime").iterdir():
         if path.name != "mlflow":  # stands in for the shared server's artifact store
-            shutil.rmtree(path)
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     pipeline.materialize()
     assert pipeline.train(micro_configs).success
     assert str(client.get_model_version_by_alias(MODEL_NAME, ALIAS).version) == "2"

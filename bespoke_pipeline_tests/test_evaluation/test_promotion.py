@@ -33,8 +33,8 @@ def test_nothing_is_promoted_when_no_checkpoint_passes():
 def test_production_moves_only_to_a_better_model():
     candidate = best_candidate({"a": table((1, 0.5, True))})
     assert beats(candidate, None)
-    assert beats(candidate, {"composite": 0.4})
-    assert not beats(candidate, {"composite": 0.5})
+    assert beats(candidate, 0.4)
+    assert not beats(candidate, 0.5)
 
 
 def test_gates_name_every_failure():
