@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +50,7 @@ def _run(args: argparse.Namespace) -> None:
     import torch
 
     from bespoke_pipeline.paths import default_tracking_uri
-    from bespoke_pipeline.tracking import TrackingServerUnreachable, check_tracking_server
+    from bespoke_pipeline.tracking import TrackingServerUnreachable, open_tracking_store
     from bespoke_pipeline.training.config import trainability
 
     dagster = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "bespoke_pipeline"]
@@ -59,9 +58,10 @@ def _run(args: argparse.Namespace) -> None:
     if configs.broken:  # before any work: a typo should not cost a whole other chain first
         sys.exit("invalid training configs, nothing was run:\n" + "\n".join(configs.broken))
     try:
-        check_tracking_server(default_tracking_uri())
+        open_tracking_store(default_tracking_uri())
     except TrackingServerUnreachable as error:
         sys.exit(str(error))
+    _instance()  # created here once, not by the runs below at the same time as another
     for name, reason in configs.skipped.items():
         print(f"skipping training config '{name}': {reason}", flush=True)
     if not configs.trainable:
@@ -169,13 +169,12 @@ def _bench_gpu(args: argparse.Namespace) -> None:
 
 
 def _instance():
-    import dagster as dg
+    from bespoke_pipeline.defs.instance import NoDagsterHome, open_instance
 
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        sys.exit("DAGSTER_HOME is not set: run `export DAGSTER_HOME=$PWD` in the repository")
-    os.chdir(home)  # dagster.yaml's storage paths are relative to it, not to where we stand
-    return dg.DagsterInstance.get()
+    try:
+        return open_instance()
+    except NoDagsterHome as error:
+        sys.exit(str(error))
 
 
 def _status(args: argparse.Namespace) -> None:

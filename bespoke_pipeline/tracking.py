@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -55,6 +56,20 @@ def check_tracking_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
             f"within {timeout:g} s: {reason}. Start it, or unset MLFLOW_TRACKING_URI to "
             "track into the local SQLite store"
         ) from None
+
+
+def open_tracking_store(uri: str) -> None:
+    """Make the store ready before a run uses it. A remote server must answer (see
+    `check_tracking_server`). A local SQLite store creates its tables and migrates them on
+    first use, and two first runs doing that at once break each other ("table
+    _alembic_tmp_metrics already exists"), so the first use takes a lock beside the file."""
+    if not uri.startswith("sqlite:///"):
+        check_tracking_server(uri)
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{database}.lock"):
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
 
 class TrackedRun:

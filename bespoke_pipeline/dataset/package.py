@@ -12,16 +12,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import unicodedata
-import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from bespoke_pipeline.atomic import replacing
 from bespoke_pipeline.dataset.images import read_pixel_art
 from bespoke_pipeline.pixelart.layout import SIZE
 
@@ -85,21 +84,14 @@ def build_package(
 
 
 def _write_zip_atomically(members: list[tuple[str, bytes, str]], out_path: Path) -> None:
-    """Readers see the old zip or the new one, never half of one; the temporary name is
-    unique per call so that two runs writing the same package never share it."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w") as archive:
-            for name, data, _ in members:
-                info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                info.create_system = 3
-                archive.writestr(info, data, compresslevel=9)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Two runs writing the same package never see half of one."""
+    with replacing(out_path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+        for name, data, _ in members:
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            archive.writestr(info, data, compresslevel=9)
 
 
 def verify_package(path: Path) -> list[str]:

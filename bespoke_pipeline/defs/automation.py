@@ -1,6 +1,8 @@
 """The pipeline running itself: a scheduled retrain and a sensor that retrains when the
-images in the raw folder change. Both request the whole chain for every config this
-machine can train; promotion still goes through the quality gates."""
+images in the raw folder change. Both request one dataset run; when its package is made, a
+third sensor requests training for every config this machine can train, so all configs
+train on the one package instead of each run making its own. Promotion still goes through
+the quality gates."""
 
 import json
 from pathlib import Path
@@ -11,10 +13,8 @@ import yaml
 from pydantic import BaseModel
 
 from bespoke_pipeline.dataset.fingerprint import describe_change, digest, fingerprint
-from bespoke_pipeline.defs.dataset import GROUP as DATASET
-from bespoke_pipeline.defs.evaluation import GROUP as EVALUATION
+from bespoke_pipeline.defs.jobs import dataset_job, training_job
 from bespoke_pipeline.defs.resources import DatasetResource, TrainingResource
-from bespoke_pipeline.defs.training import GROUP as TRAINING
 from bespoke_pipeline.training.config import CONFIG_DIR, trainability
 
 AUTOMATION_FILE = CONFIG_DIR / "automation" / "retrain.yaml"
@@ -32,30 +32,24 @@ class AutomationSettings(BaseModel):
 
 SETTINGS = AutomationSettings.load()
 
-retrain_job = dg.define_asset_job(
-    "retrain_job",
-    selection=dg.AssetSelection.groups(DATASET, TRAINING, EVALUATION),
-    description="The whole chain for one training config: dataset, LoRA, checkpoints, "
-    "scores, and promotion through the quality gates",
-)
+#: Marks the dataset runs that the schedule and the raw-folder sensor request: their
+#: package starts the trainings. Packages made by `bespoke run` or the CLI do not, as
+#: those runs train on their own.
+RETRAIN_TAG = "bespoke/retrain"
 
 
-def _chain_requests(
-    training_resource: TrainingResource, run_key: str | None, tags: dict[str, str]
-) -> list[dg.RunRequest]:
-    configs = trainability(torch.cuda.is_available(), Path(training_resource.config_dir))
-    return [
-        dg.RunRequest(
-            partition_key=name,
-            run_key=f"{run_key}-{name}" if run_key else None,
-            tags=tags,
-        )
-        for name in configs.trainable
-    ]
+def _trainable(training_resource: TrainingResource) -> list[str]:
+    return trainability(torch.cuda.is_available(), Path(training_resource.config_dir)).trainable
+
+
+def _dataset_request(run_key: str | None, tags: dict[str, str]) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=run_key, job_name=dataset_job.name, tags={**tags, RETRAIN_TAG: "1"}
+    )
 
 
 @dg.schedule(
-    job=retrain_job,
+    job=dataset_job,
     cron_schedule=SETTINGS.cron,
     execution_timezone=SETTINGS.timezone,
     default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -64,13 +58,14 @@ def _chain_requests(
 )
 def scheduled_retrain(
     context: dg.ScheduleEvaluationContext, training: TrainingResource
-) -> dg.SkipReason | list[dg.RunRequest]:
-    requests = _chain_requests(training, None, {"bespoke/trigger": "schedule"})
-    return requests or dg.SkipReason("no training config can train on this machine")
+) -> dg.SkipReason | dg.RunRequest:
+    if not _trainable(training):
+        return dg.SkipReason("no training config can train on this machine")
+    return _dataset_request(None, {"bespoke/trigger": "schedule"})
 
 
 @dg.sensor(
-    job=retrain_job,
+    job=dataset_job,
     minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Retrain when files in the raw folder are added, changed or removed "
@@ -99,11 +94,32 @@ def raw_data_changed(
         )
     change = describe_change(state["seen"], current)
     context.log.info(f"raw folder changed: {change}")
-    requests = _chain_requests(
-        training, now[:16], {"bespoke/trigger": "raw data changed", "bespoke/change": change[:200]}
-    )
+    trigger = {"bespoke/trigger": "raw data changed", "bespoke/change": change[:200]}
+    trainable = bool(_trainable(training))
     return dg.SensorResult(
-        run_requests=requests,
-        skip_reason=None if requests else "no training config can train on this machine",
+        run_requests=[_dataset_request(now[:16], trigger)] if trainable else [],
+        skip_reason=None if trainable else "no training config can train on this machine",
         cursor=json.dumps({"seen": current, "pending": now}),
     )
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("training_package"),
+    job=training_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    required_resource_keys={"training"},  # asset sensors take no resource parameters
+    description="When a retrain's dataset run has made the training package, train, score "
+    "and promote every config this machine can train on it",
+)
+def train_on_new_package(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+) -> dg.SkipReason | list[dg.RunRequest]:
+    made_by = context.instance.get_run_by_id(asset_event.run_id)
+    if made_by is None or RETRAIN_TAG not in made_by.tags:
+        return dg.SkipReason("the package was made by a run that trains on its own")
+    tags = {k: v for k, v in made_by.tags.items() if k.startswith("bespoke/")}
+    requests = [
+        dg.RunRequest(partition_key=name, run_key=f"{asset_event.run_id}-{name}", tags=tags)
+        for name in _trainable(context.resources.training)
+    ]
+    return requests or dg.SkipReason("no training config can train on this machine")

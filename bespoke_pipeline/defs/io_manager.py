@@ -1,5 +1,6 @@
 """Asset values as plain files: DataFrames as parquet, small records as JSON. Anyone can
-open them, and nothing is pickled.
+open them, and nothing is pickled. Each is written under a temporary name and renamed into
+place, so a run reading a value never sees another run's half-written one.
 
 An input declared with `AssetIn(metadata={BY_PARTITION: True})` loads every materialized
 partition as {partition key: value}; partitions never materialized (a config this machine
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+
+from bespoke_pipeline.atomic import replacing
 
 BY_PARTITION = "load_by_partition"
 
@@ -26,11 +29,12 @@ class TableIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         stem = self._stem(context)
-        stem.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(obj, pd.DataFrame):
-            obj.to_parquet(stem.with_suffix(".parquet"), index=False)
+            with replacing(stem.with_suffix(".parquet")) as tmp:
+                obj.to_parquet(tmp, index=False)
         elif isinstance(obj, dict):
-            stem.with_suffix(".json").write_text(json.dumps(obj, indent=2, sort_keys=True))
+            with replacing(stem.with_suffix(".json")) as tmp:
+                tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
         else:
             raise TypeError(
                 f"{context.asset_key.to_user_string()}: cannot store a "

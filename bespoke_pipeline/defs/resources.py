@@ -15,7 +15,7 @@ from bespoke_pipeline.defs.io_manager import TableIOManager
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings, QualityGates
 from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
-from bespoke_pipeline.tracking import TrackedRun, check_tracking_server, tracked_run
+from bespoke_pipeline.tracking import TrackedRun, open_tracking_store, tracked_run
 from bespoke_pipeline.training.config import CONFIG_DIR, TrainingConfig, load_config
 
 
@@ -105,8 +105,9 @@ class MlflowResource(dg.ConfigurableResource):
     artifact_dir: str | None = None
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Once per run, before any step: a server that is down fails the run in seconds."""
-        check_tracking_server(self.tracking_uri)
+        """Once per run, before any step: a server that is down fails the run in seconds,
+        and a first local store is created by one run at a time."""
+        open_tracking_store(self.tracking_uri)
 
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.tracking_uri)

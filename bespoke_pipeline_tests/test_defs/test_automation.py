@@ -7,7 +7,11 @@ import pytest
 import yaml
 
 from bespoke_pipeline.definitions import defs
-from bespoke_pipeline.defs.automation import raw_data_changed, scheduled_retrain
+from bespoke_pipeline.defs.automation import (
+    raw_data_changed,
+    scheduled_retrain,
+    train_on_new_package,
+)
 from bespoke_pipeline.defs.resources import DatasetResource, TrainingResource
 from bespoke_pipeline.defs.training import TRAINING_POOL
 from bespoke_pipeline.paths import PROJECT_DIR
@@ -22,6 +26,20 @@ def config_dir(tmp_path: Path) -> Path:
     for name in ("pixel-tiny", "sdxl"):
         shutil.copy(CONFIG_DIR / f"{name}.yaml", folder)
     return folder
+
+
+def package_made(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+    """A run that records a training_package materialization, with the given run tags."""
+
+    @dg.asset(name="training_package")
+    def package() -> None:
+        return None
+
+    return dg.materialize([package], instance=instance, tags=tags)
+
+
+def sensor_context(instance: dg.DagsterInstance, resources: dict) -> dg.SensorEvaluationContext:
+    return dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
 
 
 class Sensor:
@@ -53,7 +71,7 @@ def test_sensor_retrains_on_added_changed_and_removed_files_only(raw_dir, config
     shutil.copy(png, raw_dir / "punk_new.png")
     assert sensor.tick() == []  # changed since the last tick: wait until it is quiet
     requests = sensor.tick()
-    assert [r.partition_key for r in requests] == ["pixel-tiny"]  # sdxl can't train here
+    assert len(requests) == 1  # one dataset run; its package starts the trainings
     assert "1 added (punk_new.png)" in requests[0].tags["bespoke/change"]
     assert sensor.tick() == []  # nothing new since that run
 
@@ -77,13 +95,25 @@ def test_a_burst_of_copies_gives_one_run(raw_dir, config_dir):
     assert runs[0].tags["bespoke/change"].startswith("3 added")
 
 
-def test_schedule_requests_every_trainable_config(config_dir, tmp_path):
+def test_a_retrain_makes_the_package_once_and_trains_every_trainable_config_on_it(
+    config_dir, tmp_path
+):
     context = dg.build_schedule_context(
         resources={"training": TrainingResource(config_dir=str(config_dir))}
     )
-    requests = scheduled_retrain(context)
-    assert [r.partition_key for r in requests] == ["pixel-tiny"]
+    request = scheduled_retrain(context)
+    assert request.tags["bespoke/trigger"] == "schedule" and request.partition_key is None
+
+    instance = dg.DagsterInstance.ephemeral()
+    trainings = {"training": TrainingResource(config_dir=str(config_dir))}
+    package_made(instance, tags={})  # as by `bespoke run`: it trains on its own
+    tick = train_on_new_package.evaluate_tick(sensor_context(instance, trainings))
+    assert tick.run_requests == [] and "trains on its own" in tick.skip_message
+    made = package_made(instance, tags=request.tags)  # the schedule's dataset run
+    requests = train_on_new_package.evaluate_tick(sensor_context(instance, trainings)).run_requests
+    assert [r.partition_key for r in requests] == ["pixel-tiny"]  # sdxl can't train here
     assert requests[0].tags["bespoke/trigger"] == "schedule"
+    assert requests[0].run_key.startswith(made.run_id)
 
     (config_dir / "pixel-tiny.yaml").unlink()
     nothing = scheduled_retrain(

@@ -1,0 +1,34 @@
+"""One pipeline run in its own process, as `bespoke run` makes it (the dataset, then one
+config's training, scores and promotion), on micro settings: the concurrency test starts
+several at once against one Dagster instance, runtime folder and tracking store.
+
+    python -m bespoke_pipeline_tests.concurrent_run ROOT RAW_DIR CONFIG_DIR PARTITION
+"""
+
+import sys
+from pathlib import Path
+
+from bespoke_pipeline.definitions import build_definitions
+from bespoke_pipeline.defs.instance import open_instance
+from bespoke_pipeline.defs.resources import TrainingResource, default_resources
+from bespoke_pipeline_tests.test_defs.conftest import QUICK_EVALUATION
+
+
+def main(root: Path, raw_dir: Path, config_dir: Path, partition: str) -> None:
+    resources = {
+        **default_resources(root / "runtime", raw_dir, f"sqlite:///{root / 'mlflow.db'}"),
+        "training": TrainingResource(config_dir=str(config_dir)),
+        "evaluation": QUICK_EVALUATION,
+    }
+    defs = build_definitions(resources)
+    instance = open_instance()  # $DAGSTER_HOME: shared by every process
+    for job, key in (("dataset_job", None), ("training_job", partition)):
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=key, raise_on_error=False
+        )
+        if not result.success:
+            sys.exit(f"{job} {partition}: failed")
+
+
+if __name__ == "__main__":
+    main(*(Path(a) for a in sys.argv[1:4]), sys.argv[4])
