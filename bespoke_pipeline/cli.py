@@ -195,6 +195,23 @@ def _runs(args: argparse.Namespace) -> None:
     print(runs.to_string(index=False) if not runs.empty else "no runs yet")
 
 
+def _doctor(args: argparse.Namespace) -> None:
+    """Runs in progress, and which of them are stale: their process is gone, yet they still
+    count as running and may hold the gpu pool slot. Every run clears those by itself when
+    it starts; this shows them, and clears them with --clear."""
+    from bespoke_pipeline.defs.stale_runs import clear_stale_runs, runs_in_progress
+    from bespoke_pipeline.paths import default_tracking_uri
+
+    instance = _instance()
+    runs = runs_in_progress(instance)
+    print("\n".join(r.describe() for r in runs) if runs else "no run in progress")
+    stale = [r for r in runs if not r.alive]
+    if args.clear:
+        clear_stale_runs(instance, default_tracking_uri(), print)
+    elif stale:
+        print(f"{len(stale)} stale: `bespoke doctor --clear` fails them and frees their slots")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bespoke", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -272,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="recent Dagster runs and how they ended")
     runs.add_argument("--limit", type=int, default=10)
     runs.set_defaults(run=_runs)
+    doctor = commands.add_parser("doctor", help="runs in progress; stale ones (process gone)")
+    doctor.add_argument("--clear", action="store_true", help="fail stale runs, free slots")
+    doctor.set_defaults(run=_doctor)
     return parser
 
 

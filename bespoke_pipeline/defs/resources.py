@@ -12,6 +12,7 @@ from pydantic import Field
 
 from bespoke_pipeline import __version__
 from bespoke_pipeline.defs.io_manager import TableIOManager
+from bespoke_pipeline.defs.stale_runs import clear_stale_runs
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings, QualityGates
 from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
@@ -106,8 +107,11 @@ class MlflowResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Once per run, before any step: a server that is down fails the run in seconds,
-        and a first local store is created by one run at a time."""
+        a first local store is created by one run at a time, and runs whose process is
+        gone are cleared, so a training step never waits on a dead run's pool slot."""
         open_tracking_store(self.tracking_uri)
+        if context.instance is not None:
+            clear_stale_runs(context.instance, self.tracking_uri, context.log.warning)
 
     def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.tracking_uri)

@@ -4,11 +4,12 @@ same config twice (two `bespoke run` started together)."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import yaml
 from mlflow.tracking import MlflowClient
@@ -21,6 +22,35 @@ from bespoke_pipeline_tests.test_defs.test_training_assets import micro_configs 
 from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F401
 
 
+class Workers:
+    """Pipeline runs as separate processes on one Dagster home, runtime and MLflow store."""
+
+    def __init__(self, root: Path, raw_dir: Path, config_dir: Path) -> None:
+        self.root = root
+        self.home = root / "dagster"
+        self.home.mkdir()
+        settings = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())  # the pool limit
+        settings["storage"]["sqlite"]["base_dir"] = str(self.home / "storage")  # also from here
+        (self.home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+        self.command = [
+            *(sys.executable, "-m", "bespoke_pipeline_tests.concurrent_run"),
+            *(str(root), str(raw_dir), str(config_dir)),
+        ]
+
+    def start(self, partition: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*self.command, partition],
+            env={**os.environ, "DAGSTER_HOME": str(self.home), "OMP_NUM_THREADS": "1"},
+            cwd=self.home,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.from_config(str(self.home))
+
+
 def test_concurrent_runs_all_succeed_and_the_best_model_ends_in_production(
     tmp_path,
     raw_dir,
@@ -29,22 +59,8 @@ def test_concurrent_runs_all_succeed_and_the_best_model_ends_in_production(
     # The partition names are the shipped configs'; here both are micro pixel configs.
     pixel = yaml.safe_load((micro_configs / "pixel-tiny.yaml").read_text())
     (micro_configs / "sdxl.yaml").write_text(yaml.safe_dump({**pixel, "learning_rate": 1e-2}))
-    home = tmp_path / "dagster"
-    home.mkdir()
-    shutil.copy(PROJECT_DIR / "dagster.yaml", home)  # the pool limit, storage relative to home
-    env = {**os.environ, "DAGSTER_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    worker = [sys.executable, "-m", "bespoke_pipeline_tests.concurrent_run", str(tmp_path)]
-    processes = [
-        subprocess.Popen(
-            [*worker, str(raw_dir), str(micro_configs), partition],
-            env=env,
-            cwd=home,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for partition in ("pixel-tiny", "sdxl", "pixel-tiny")
-    ]
+    workers = Workers(tmp_path, raw_dir, micro_configs)
+    processes = [workers.start(p) for p in ("pixel-tiny", "sdxl", "pixel-tiny")]
     errors = [p.communicate(timeout=600)[1] for p in processes]
     failures = [e[-3000:] for p, e in zip(processes, errors, strict=True) if p.returncode]
     assert not failures, "\n\n".join(failures)
@@ -63,3 +79,50 @@ def test_concurrent_runs_all_succeed_and_the_best_model_ends_in_production(
     assert holder.composite == max(float(v.tags["composite"]) for v in versions)
     local = json.loads((production_dir(runtime) / PRODUCTION_RECORD).read_text())
     assert str(local["mlflow_model_version"]) == holder.version
+
+
+def test_a_run_killed_mid_training_never_blocks_the_next(
+    tmp_path,
+    raw_dir,
+    micro_configs,  # noqa: F811
+):
+    """kill -9 while training holds the gpu pool slot, then a plain re-run: it clears the
+    dead run (failed, slot freed, MLflow run ended) and trains instead of waiting for ever."""
+    pixel = yaml.safe_load((micro_configs / "pixel-tiny.yaml").read_text())
+    (micro_configs / "pixel-tiny.yaml").write_text(
+        yaml.safe_dump({**pixel, "num_train_epochs": 40})
+    )
+    workers = Workers(tmp_path, raw_dir, micro_configs)
+    victim = workers.start("pixel-tiny")
+    instance = workers.instance()
+    lora_runs = tmp_path / "runtime" / "artifacts" / "lora" / "pixel-tiny"
+    deadline = time.monotonic() + 300
+    while not list(lora_runs.glob("*/epoch-0002")):  # mid-training, two epochs saved
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    [killed] = instance.event_log_storage.get_concurrency_run_ids()  # it holds the slot
+    victim.kill()
+    victim.wait()
+    assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED  # wedged
+    doctor = subprocess.run(
+        [str(Path(sys.executable).with_name("bespoke")), "doctor"],
+        env={**os.environ, "DAGSTER_HOME": str(workers.home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"{killed[:8]} training_job [pixel-tiny]" in doctor
+    assert "process gone, holds a pool slot" in doctor and "1 stale" in doctor
+
+    rerun = workers.start("pixel-tiny")
+    _, error = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, error[-3000:]
+    assert f"cleared stale run {killed[:8]}" in error
+    assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+    assert not instance.event_log_storage.get_concurrency_run_ids()
+    trained = instance.get_latest_materialization_event(dg.AssetKey("lora"))
+    assert trained.asset_materialization.metadata["resumed_from_epoch"].value >= 2
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("bespoke-punks").experiment_id
+    left = client.search_runs([experiment], f"tags.`dagster.run_id` = '{killed}'")
+    assert left and {r.info.status for r in left} == {"FAILED"}
