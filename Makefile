@@ -5,6 +5,17 @@ BIN := $(VENV)/bin
 # Dagster keeps run history in the instance configured by ./dagster.yaml (storage under
 # .bespoke/dagster), so CLI runs and `make ui` see the same history.
 export DAGSTER_HOME := $(CURDIR)
+# The PostgreSQL profile, selected by one setting: BESPOKE_POSTGRES_URL, a server such as
+# postgresql://user:password@127.0.0.1:5432 holding the databases bespoke_dagster and
+# bespoke_mlflow. Dagster storage and the MLflow backend then live there.
+ifdef BESPOKE_POSTGRES_URL
+export DAGSTER_HOME := $(CURDIR)/deploy/postgres
+# dagster-postgres speaks psycopg2's SQL; SQLAlchemy 2.1 would pick psycopg 3 unless told
+export BESPOKE_DAGSTER_DATABASE_URL := $(subst postgresql://,postgresql+psycopg2://,$(BESPOKE_POSTGRES_URL))/bespoke_dagster
+export MLFLOW_TRACKING_URI := $(BESPOKE_POSTGRES_URL)/bespoke_mlflow
+EXTRAS := [postgres]
+endif
+INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-postgres)
 
 .PHONY: run test ui mlflow install install-dev clean
 
@@ -21,7 +32,7 @@ mlflow: install
 	$(BIN)/mlflow server --backend-store-uri sqlite:///.bespoke/mlflow/mlflow.db \
 		--host 127.0.0.1 --port 5000
 
-install: $(VENV)/.installed
+install: $(INSTALLED)
 install-dev: $(VENV)/.installed-dev
 
 $(BIN)/python:
@@ -37,13 +48,15 @@ UV_INSTALL = UV_FIND_LINKS="$${PIP_FIND_LINKS:-$$($(BIN)/python -m pip config ge
 $(UV): | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 
-$(VENV)/.installed: pyproject.toml | $(UV)
-	$(UV_INSTALL) -e .
+$(INSTALLED): pyproject.toml | $(UV)
+	$(UV_INSTALL) -e '.$(EXTRAS)'
 	touch $@
 
+# The tests run the storage-sensitive ones on PostgreSQL too when a server is given
+# (BESPOKE_TEST_POSTGRES_URL) and load the k8s profile, so the dev install has both.
 $(VENV)/.installed-dev: pyproject.toml | $(UV)
-	$(UV_INSTALL) -e '.[dev]'
-	touch $@ $(VENV)/.installed
+	$(UV_INSTALL) -e '.[dev,postgres,k8s]'
+	touch $@ $(VENV)/.installed $(VENV)/.installed-postgres
 
 clean:
 	rm -rf .bespoke

@@ -1,6 +1,10 @@
 """The one Definitions object for `dagster dev`, `dagster asset materialize -m
-bespoke_pipeline` and `dg launch`; tests build the same graph with other resources."""
+bespoke_pipeline` and `dg launch`; tests build the same graph with other resources.
 
+BESPOKE_PROFILE=k8s (deploy/k8s/) runs every step in its own Kubernetes pod; the default
+runs a whole run in one process."""
+
+import os
 from collections.abc import Mapping
 
 import dagster as dg
@@ -15,7 +19,22 @@ from bespoke_pipeline.defs.jobs import dataset_job, training_job
 from bespoke_pipeline.defs.resources import default_resources
 
 
-def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
+def executor_for(profile: str) -> dg.ExecutorDefinition:
+    """One process per run locally: a process per step would import torch and diffusers
+    again for every asset (seconds each), and training already uses every core. On
+    Kubernetes a pod per step, so the training and scoring steps get GPU nodes."""
+    if profile == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if profile != "local":
+        raise ValueError(f"BESPOKE_PROFILE={profile!r}: use 'local' or 'k8s'")
+    return dg.in_process_executor
+
+
+def build_definitions(
+    resources: Mapping[str, object], profile: str | None = None
+) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([dataset, training, evaluation, foundation]),
         asset_checks=dg.load_asset_checks_from_modules([checks, evaluation]),
@@ -23,9 +42,7 @@ def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
         schedules=[scheduled_retrain],
         sensors=[raw_data_changed, train_on_new_package],
         resources=resources,
-        # One process per run: a process per step would import torch and diffusers again
-        # for every asset (seconds each), and training already uses every core.
-        executor=dg.in_process_executor,
+        executor=executor_for(profile or os.environ.get("BESPOKE_PROFILE", "local")),
     )
 
 

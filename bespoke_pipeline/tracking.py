@@ -6,6 +6,8 @@ process never share an "active run".
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -60,15 +62,17 @@ def check_tracking_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
 
 def open_tracking_store(uri: str) -> None:
     """Make the store ready before a run uses it. A remote server must answer (see
-    `check_tracking_server`). A local SQLite store creates its tables and migrates them on
-    first use, and two first runs doing that at once break each other ("table
-    _alembic_tmp_metrics already exists"), so the first use takes a lock beside the file."""
-    if not uri.startswith("sqlite:///"):
+    `check_tracking_server`). A database store (SQLite, PostgreSQL) creates its tables and
+    migrates them on first use, and two first runs doing that at once break each other
+    ("table _alembic_tmp_metrics already exists", "alembic_version already exists"), so the
+    first use on this machine takes a lock named after the store."""
+    if urllib.parse.urlsplit(uri).scheme in ("http", "https"):
         check_tracking_server(uri)
         return
-    database = Path(uri.removeprefix("sqlite:///"))
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{database}.lock"):
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    with FileLock(Path(tempfile.gettempdir(), f"bespoke-mlflow-{name}.lock")):
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
 

@@ -2,7 +2,7 @@
 config's training, scores and promotion), on micro settings: the concurrency test starts
 several at once against one Dagster instance, runtime folder and tracking store.
 
-    python -m bespoke_pipeline_tests.concurrent_run ROOT RAW_DIR CONFIG_DIR PARTITION
+    python -m bespoke_pipeline_tests.concurrent_run ROOT RAW_DIR CONFIG_DIR TRACKING_URI PARTITION
 """
 
 import sys
@@ -14,9 +14,9 @@ from bespoke_pipeline.defs.resources import TrainingResource, default_resources
 from bespoke_pipeline_tests.test_defs.conftest import QUICK_EVALUATION
 
 
-def main(root: Path, raw_dir: Path, config_dir: Path, partition: str) -> None:
+def main(root: Path, raw_dir: Path, config_dir: Path, tracking_uri: str, partition: str) -> None:
     resources = {
-        **default_resources(root / "runtime", raw_dir, f"sqlite:///{root / 'mlflow.db'}"),
+        **default_resources(root / "runtime", raw_dir, tracking_uri),
         "training": TrainingResource(config_dir=str(config_dir)),
         "evaluation": QUICK_EVALUATION,
     }
@@ -31,4 +31,4 @@ def main(root: Path, raw_dir: Path, config_dir: Path, partition: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*(Path(a) for a in sys.argv[1:4]), sys.argv[4])
+    main(*(Path(a) for a in sys.argv[1:4]), *sys.argv[4:6])

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from bespoke_pipeline.pixelart.synth import write_dataset
+from bespoke_pipeline_tests.stores import BACKENDS, Stores, stores_for
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may download anything
 
@@ -18,6 +20,13 @@ def raw_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "raw"
     write_dataset(folder, count=24, seed=11)
     return folder
+
+
+@pytest.fixture(params=BACKENDS)
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    """Dagster storage and an MLflow store: SQLite, and PostgreSQL too where CI has one."""
+    with stores_for(request.param, tmp_path) as found:
+        yield found
 
 
 @dataclass(frozen=True)

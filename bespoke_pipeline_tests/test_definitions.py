@@ -1,4 +1,5 @@
 import inspect
+import json
 
 import dagster as dg
 
@@ -27,3 +28,21 @@ def test_dagster_finds_one_definitions_object_in_the_package():
         "pixel-tiny",
         "sdxl",
     ]
+
+
+def test_the_k8s_profile_runs_steps_as_pods_and_gives_training_a_gpu():
+    from dagster_k8s import k8s_job_executor
+
+    from bespoke_pipeline.definitions import build_definitions
+    from bespoke_pipeline.defs.resources import default_resources
+
+    defs = build_definitions(default_resources(), profile="k8s")
+    job = defs.resolve_job_def("training_job")
+    assert job.executor_def is k8s_job_executor
+    gpu = {}
+    for node in job.graph.node_defs:
+        config = json.loads(node.tags.get("dagster-k8s/config", "{}"))  # tags are strings
+        resources = (config.get("container_config") or {}).get("resources", {})
+        gpu[node.name] = resources.get("limits", {}).get("nvidia.com/gpu")
+    assert gpu["lora"] == "1" and gpu["checkpoint_scores"] == "1"
+    assert gpu["production_model"] is None  # no GPU node for bookkeeping

@@ -20,8 +20,8 @@ def register(client: MlflowClient, composite: float, dataset: str = DATA) -> str
     return str(version.version)
 
 
-def test_a_stale_alias_write_is_undone_by_the_promoter_that_made_it(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_a_stale_alias_write_is_undone_by_the_promoter_that_made_it(stores):
+    client = MlflowClient(stores.tracking_uri)
     client.create_registered_model(MODEL_NAME)
     worse = register(client, 0.4)  # A registers; it compared against nothing yet
     better = register(client, 0.6)  # B registers and settles first
@@ -31,8 +31,8 @@ def test_a_stale_alias_write_is_undone_by_the_promoter_that_made_it(tmp_path):
     assert production(client).version == better
 
 
-def test_racing_promoters_end_with_the_best_version(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_racing_promoters_end_with_the_best_version(stores):
+    client = MlflowClient(stores.tracking_uri)
     client.create_registered_model(MODEL_NAME)
     scores = [0.31, 0.72, 0.55, 0.64, 0.12, 0.70]
 
@@ -45,8 +45,8 @@ def test_racing_promoters_end_with_the_best_version(tmp_path):
     assert production(client).composite == max(scores)
 
 
-def test_versions_of_other_data_do_not_count(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_versions_of_other_data_do_not_count(stores):
+    client = MlflowClient(stores.tracking_uri)
     client.create_registered_model(MODEL_NAME)
     register(client, 0.9, dataset="b" * 64)
     assert settle(client, DATA) is None

@@ -14,7 +14,7 @@ from bespoke_pipeline.defs.resources import (
     MlflowResource,
     TrainingResource,
 )
-from bespoke_pipeline.defs.training import TRAINING_CONFIGS
+from bespoke_pipeline.defs.training import GPU_STEP, TRAINING_CONFIGS
 from bespoke_pipeline.evaluation.checkpoint_scores import score_run
 from bespoke_pipeline.evaluation.metrics import palette_of
 from bespoke_pipeline.evaluation.promotion import (
@@ -60,7 +60,7 @@ SUMMARY = [
 ]
 
 
-@dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS)
+@dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS, op_tags=GPU_STEP)
 def checkpoint_scores(
     context: dg.AssetExecutionContext,
     lora_checkpoints: pd.DataFrame,

@@ -29,7 +29,24 @@ TRAINING_CONFIGS = dg.StaticPartitionsDefinition(config_names())
 TRAINING_POOL = "gpu"
 
 
-@dg.asset(group_name=GROUP, code_version="2", partitions_def=TRAINING_CONFIGS, pool=TRAINING_POOL)
+#: On Kubernetes (the k8s profile) each step is a pod: the steps that run a diffusion model
+#: ask for a GPU node. Other executors ignore the tag.
+GPU_STEP = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
+        }
+    }
+}
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="2",
+    partitions_def=TRAINING_CONFIGS,
+    pool=TRAINING_POOL,
+    op_tags=GPU_STEP,
+)
 def lora(
     context: dg.AssetExecutionContext,
     training_package: dict,

@@ -32,10 +32,10 @@ QUICK_EVALUATION = EvaluationResource(
 class Pipeline:
     """The production graph pointed at temp folders and a temp MLflow store."""
 
-    def __init__(self, root: Path, raw_dir: Path) -> None:
+    def __init__(self, root: Path, raw_dir: Path, tracking_uri: str | None = None) -> None:
         self.root = root
         self.raw_dir = raw_dir
-        self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.tracking_uri = tracking_uri or f"sqlite:///{root / 'mlflow.db'}"
         self.resources = default_resources(root / "runtime", raw_dir, self.tracking_uri)
         self.instance = dg.DagsterInstance.ephemeral()
 

@@ -18,6 +18,7 @@ from bespoke_pipeline.dataset.package import verify_package
 from bespoke_pipeline.evaluation.promotion import PRODUCTION_RECORD
 from bespoke_pipeline.paths import PROJECT_DIR, production_dir
 from bespoke_pipeline.registry import MODEL_NAME, best_version, production
+from bespoke_pipeline_tests.stores import Stores
 from bespoke_pipeline_tests.test_defs.test_training_assets import micro_configs  # noqa: F401
 from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F401
 
@@ -25,16 +26,17 @@ from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F40
 class Workers:
     """Pipeline runs as separate processes on one Dagster home, runtime and MLflow store."""
 
-    def __init__(self, root: Path, raw_dir: Path, config_dir: Path) -> None:
+    def __init__(self, root: Path, raw_dir: Path, config_dir: Path, stores: Stores) -> None:
         self.root = root
         self.home = root / "dagster"
         self.home.mkdir()
         settings = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())  # the pool limit
-        settings["storage"]["sqlite"]["base_dir"] = str(self.home / "storage")  # also from here
+        settings["storage"] = stores.dagster_storage
         (self.home / "dagster.yaml").write_text(yaml.safe_dump(settings))
+        self.tracking_uri = stores.tracking_uri
         self.command = [
             *(sys.executable, "-m", "bespoke_pipeline_tests.concurrent_run"),
-            *(str(root), str(raw_dir), str(config_dir)),
+            *(str(root), str(raw_dir), str(config_dir), stores.tracking_uri),
         ]
 
     def start(self, partition: str) -> subprocess.Popen:
@@ -55,11 +57,12 @@ def test_concurrent_runs_all_succeed_and_the_best_model_ends_in_production(
     tmp_path,
     raw_dir,
     micro_configs,  # noqa: F811
+    stores,
 ):
     # The partition names are the shipped configs'; here both are micro pixel configs.
     pixel = yaml.safe_load((micro_configs / "pixel-tiny.yaml").read_text())
     (micro_configs / "sdxl.yaml").write_text(yaml.safe_dump({**pixel, "learning_rate": 1e-2}))
-    workers = Workers(tmp_path, raw_dir, micro_configs)
+    workers = Workers(tmp_path, raw_dir, micro_configs, stores)
     processes = [workers.start(p) for p in ("pixel-tiny", "sdxl", "pixel-tiny")]
     errors = [p.communicate(timeout=600)[1] for p in processes]
     failures = [e[-3000:] for p, e in zip(processes, errors, strict=True) if p.returncode]
@@ -72,7 +75,7 @@ def test_concurrent_runs_all_succeed_and_the_best_model_ends_in_production(
         assert list(pd.read_parquet(scores).epoch) == [0, 1, 2]
     assert not list(runtime.rglob("*.tmp"))  # no temp file left behind
 
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(stores.tracking_uri)
     holder = production(client)
     assert holder.version == best_version(client, package["sha256"]).version
     versions = client.search_model_versions(f"name='{MODEL_NAME}'")
@@ -85,6 +88,7 @@ def test_a_run_killed_mid_training_never_blocks_the_next(
     tmp_path,
     raw_dir,
     micro_configs,  # noqa: F811
+    stores,
 ):
     """kill -9 while training holds the gpu pool slot, then a plain re-run: it clears the
     dead run (failed, slot freed, MLflow run ended) and trains instead of waiting for ever."""
@@ -92,7 +96,7 @@ def test_a_run_killed_mid_training_never_blocks_the_next(
     (micro_configs / "pixel-tiny.yaml").write_text(
         yaml.safe_dump({**pixel, "num_train_epochs": 40})
     )
-    workers = Workers(tmp_path, raw_dir, micro_configs)
+    workers = Workers(tmp_path, raw_dir, micro_configs, stores)
     victim = workers.start("pixel-tiny")
     instance = workers.instance()
     lora_runs = tmp_path / "runtime" / "artifacts" / "lora" / "pixel-tiny"
@@ -122,7 +126,7 @@ def test_a_run_killed_mid_training_never_blocks_the_next(
     assert not instance.event_log_storage.get_concurrency_run_ids()
     trained = instance.get_latest_materialization_event(dg.AssetKey("lora"))
     assert trained.asset_materialization.metadata["resumed_from_epoch"].value >= 2
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(stores.tracking_uri)
     experiment = client.get_experiment_by_name("bespoke-punks").experiment_id
     left = client.search_runs([experiment], f"tags.`dagster.run_id` = '{killed}'")
     assert left and {r.info.status for r in left} == {"FAILED"}

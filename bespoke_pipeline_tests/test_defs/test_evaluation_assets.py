@@ -14,6 +14,7 @@ from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.pixelart.colors import rgb_to_hex
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.registry import ALIAS, MODEL_NAME
+from bespoke_pipeline_tests.test_defs.conftest import Pipeline
 from bespoke_pipeline_tests.test_defs.test_training_assets import micro_configs  # noqa: F401
 from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F401
 
@@ -28,10 +29,13 @@ def set_registered_composite(client: MlflowClient, version, composite: float) ->
 
 
 def test_scores_every_checkpoint_and_promotes_through_the_gates(
-    pipeline,
+    tmp_path,
+    raw_dir,
+    stores,
     micro_configs,  # noqa: F811
     monkeypatch,
 ):
+    pipeline = Pipeline(tmp_path, raw_dir, stores.tracking_uri)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", pipeline.tracking_uri)  # where generate looks
     pipeline.materialize()
     folder = production_dir(pipeline.root / "runtime")
