@@ -43,9 +43,9 @@ def _origin(trainer: Pretrainer) -> str:
     if start is None:
         return "Trained from scratch"
     return (
-        f"Started from the weights of an earlier run ({start.steps:,} steps, "
-        f"{start.seconds / 60:.0f} minutes; its recipe is in its own card, in the history "
-        "of data/base/) and trained on"
+        f"Started from the weights of an earlier run (work folder `{Path(start.source).name}`, "
+        f"{start.steps:,} steps, {start.seconds / 60:.0f} minutes; its recipe is in its own "
+        "card, in the history of data/base/) and trained on"
     )
 
 
