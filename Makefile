@@ -13,6 +13,9 @@ export DAGSTER_HOME := $(CURDIR)/deploy/postgres
 # dagster-postgres speaks psycopg2's SQL; SQLAlchemy 2.1 would pick psycopg 3 unless told
 export BESPOKE_DAGSTER_DATABASE_URL := $(subst postgresql://,postgresql+psycopg2://,$(BESPOKE_POSTGRES_URL))/bespoke_dagster
 export MLFLOW_TRACKING_URI := $(BESPOKE_POSTGRES_URL)/bespoke_mlflow
+# registered models must outlive `make clean`: beside the database, not in .bespoke/
+# (machines sharing the database set a shared folder or bucket here)
+export BESPOKE_MLFLOW_ARTIFACTS ?= $(CURDIR)/deploy/postgres/mlflow-artifacts
 EXTRAS := [postgres]
 endif
 INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-postgres)

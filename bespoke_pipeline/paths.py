@@ -26,6 +26,19 @@ def default_tracking_uri() -> str:
     )
 
 
+def mlflow_artifact_location(tracking_uri: str, runtime: Path | None = None) -> str | None:
+    """Where MLflow keeps run artifacts and registered models: $BESPOKE_MLFLOW_ARTIFACTS when
+    set (a shared folder or bucket, beside a shared database); a tracking server decides for
+    itself; a local store keeps them in the runtime folder, which `make clean` empties with
+    the store. A database shared by several machines needs the shared setting, or its
+    registry would point at files only one machine has."""
+    if os.environ.get("BESPOKE_MLFLOW_ARTIFACTS"):
+        return os.environ["BESPOKE_MLFLOW_ARTIFACTS"]
+    if tracking_uri.startswith(("http://", "https://", "databricks")):
+        return None
+    return str((runtime or runtime_dir()) / "mlflow" / "artifacts")
+
+
 def production_dir(runtime: Path | None = None) -> Path:
     """The stable folder holding the promoted model, its settings and model card."""
     return (runtime or runtime_dir()) / "production"

@@ -115,13 +115,15 @@ class TrackedRun:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
 
-def ensure_experiment(client: MlflowClient, name: str, artifact_dir: Path | None) -> str:
+def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
     """The experiment's id, created if missing; two first runs may race to create it, and
     the one that loses takes the winner's."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    location = artifact_dir.resolve().as_uri() if artifact_dir else None
+    location = artifact_location
+    if location and "://" not in location:
+        location = Path(location).resolve().as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)
     except MlflowException:
@@ -137,11 +139,11 @@ def tracked_run(
     experiment: str,
     run_name: str,
     tags: Mapping[str, str],
-    artifact_dir: Path | None = None,
+    artifact_location: str | None = None,
 ) -> Iterator[TrackedRun]:
     """A run that ends FINISHED, or FAILED if the block raises."""
     client = MlflowClient(tracking_uri=tracking_uri)
-    experiment_id = ensure_experiment(client, experiment, artifact_dir)
+    experiment_id = ensure_experiment(client, experiment, artifact_location)
     run = client.create_run(
         experiment_id, run_name=run_name, tags={k: str(v) for k, v in redact(dict(tags)).items()}
     )

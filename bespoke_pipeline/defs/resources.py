@@ -14,7 +14,12 @@ from bespoke_pipeline import __version__
 from bespoke_pipeline.defs.io_manager import TableIOManager
 from bespoke_pipeline.defs.stale_runs import clear_stale_runs
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings, QualityGates
-from bespoke_pipeline.paths import RAW_DIR, default_tracking_uri, runtime_dir
+from bespoke_pipeline.paths import (
+    RAW_DIR,
+    default_tracking_uri,
+    mlflow_artifact_location,
+    runtime_dir,
+)
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
 from bespoke_pipeline.tracking import TrackedRun, open_tracking_store, tracked_run
 from bespoke_pipeline.training.config import CONFIG_DIR, TrainingConfig, load_config
@@ -103,7 +108,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     tracking_uri: str
     experiment: str = "bespoke-punks"
-    artifact_dir: str | None = None
+    #: Where a new experiment keeps its artifacts (a path or URI); None: the server decides.
+    artifact_location: str | None = None
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Once per run, before any step: a server that is down fails the run in seconds,
@@ -131,7 +137,7 @@ class MlflowResource(dg.ConfigurableResource):
             self.experiment,
             key.to_user_string(),
             tags,
-            Path(self.artifact_dir) if self.artifact_dir else None,
+            self.artifact_location,
         ) as run:
             yield run
 
@@ -141,11 +147,7 @@ def default_resources(
 ) -> dict[str, object]:
     runtime = runtime or runtime_dir()
     uri = tracking_uri or default_tracking_uri()
-    local_artifacts = (
-        None
-        if uri.startswith(("http://", "https://", "databricks"))
-        else str(runtime / "mlflow" / "artifacts")
-    )
+    artifacts = mlflow_artifact_location(uri, runtime)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return {
@@ -153,6 +155,6 @@ def default_resources(
         "training": TrainingResource(),
         "evaluation": EvaluationResource(),
         "store": ArtifactStore(root=str(runtime)),
-        "mlflow": MlflowResource(tracking_uri=uri, artifact_dir=local_artifacts),
+        "mlflow": MlflowResource(tracking_uri=uri, artifact_location=artifacts),
         "io_manager": TableIOManager(base_dir=str(runtime / "assets")),
     }
