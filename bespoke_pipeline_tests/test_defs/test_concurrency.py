@@ -94,7 +94,7 @@ def test_a_run_killed_mid_training_never_blocks_the_next(
     dead run (failed, slot freed, MLflow run ended) and trains instead of waiting for ever."""
     pixel = yaml.safe_load((micro_configs / "pixel-tiny.yaml").read_text())
     (micro_configs / "pixel-tiny.yaml").write_text(
-        yaml.safe_dump({**pixel, "num_train_epochs": 40})
+        yaml.safe_dump({**pixel, "num_train_epochs": 5, "batch_size": 2})  # time to kill it
     )
     workers = Workers(tmp_path, raw_dir, micro_configs, stores)
     victim = workers.start("pixel-tiny")
