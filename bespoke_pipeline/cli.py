@@ -61,16 +61,33 @@ def _run(args: argparse.Namespace) -> None:
         open_tracking_store(default_tracking_uri())
     except TrackingServerUnreachable as error:
         sys.exit(str(error))
-    _instance()  # created here once, not by the runs below at the same time as another
+    instance = _instance()  # created here once, not by the runs below at the same time
     for name, reason in configs.skipped.items():
         print(f"skipping training config '{name}': {reason}", flush=True)
     if not configs.trainable:
-        subprocess.run([*dagster, "--select", "group:dataset"], check=True)
+        _materialize(instance, [*dagster, "--select", "group:dataset"])
     # One Dagster process per config: the dataset assets (quick, and unchanged data keeps
     # its version), training, scoring and promotion of the best checkpoint so far.
     chain = "group:dataset or group:training or group:evaluation"
     for name in configs.trainable:
-        subprocess.run([*dagster, "--select", chain, "--partition", name], check=True)
+        _materialize(instance, [*dagster, "--select", chain, "--partition", name])
+
+
+def _materialize(instance, command: list[str]) -> None:
+    """Run one Dagster process. Ctrl-C stops it even while a step waits for a pool slot
+    (Dagster's wait loop ignores interrupts): the process is ended and its run cleared."""
+    from bespoke_pipeline.defs.stale_runs import clear_stale_runs
+    from bespoke_pipeline.paths import default_tracking_uri
+
+    process = subprocess.Popen(command)
+    try:
+        if process.wait() != 0:
+            sys.exit(f"{' '.join(command[2:])} failed (exit {process.returncode})")
+    except KeyboardInterrupt:
+        process.kill()
+        process.wait()
+        clear_stale_runs(instance, default_tracking_uri(), print)
+        sys.exit("interrupted: the run was stopped and cleared")
 
 
 def _bench_train(args: argparse.Namespace) -> None:

@@ -1,10 +1,18 @@
 import filecmp
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import dagster as dg
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from bespoke_pipeline.cli import main
+from bespoke_pipeline.defs.stale_runs import runs_in_progress
 from bespoke_pipeline.evaluation.promotion import PRODUCTION_RECORD
 from bespoke_pipeline.paths import RAW_DIR, production_dir
 from bespoke_pipeline.registry import ALIAS, MODEL_NAME
@@ -42,3 +50,30 @@ def test_bespoke_run_ends_with_a_registered_production_model(finished_run):
     said = finished_run.bespoke("generate", "TOK bespoke, punk, blue background", "--out", str(out))
     assert f"models:/{MODEL_NAME}@{ALIAS}" in said.stdout  # the registered pyfunc model
     assert Image.open(out).size == (24, 24)
+
+
+def test_ctrl_c_stops_bespoke_run_and_clears_its_run(tmp_path):
+    """Ctrl-C reaches the whole process group; Dagster's own wait for a pool slot ignores
+    it, so `bespoke run` ends its Dagster process and clears the run it leaves behind."""
+    (tmp_path / "dagster").mkdir()
+    env = {
+        **os.environ,
+        "BESPOKE_HOME": str(tmp_path / "runtime"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
+    script = str(Path(sys.executable).with_name("bespoke"))
+    process = subprocess.Popen(
+        [script, "run"], env=env, start_new_session=True, stdout=subprocess.PIPE, text=True
+    )
+    instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster"))
+    deadline = time.monotonic() + 300
+    while not any(r.pid for r in runs_in_progress(instance)):  # a run is executing
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode != 0 and "cleared stale run" in out
+    assert runs_in_progress(instance) == []
+    [run] = instance.get_runs()
+    assert run.status == dg.DagsterRunStatus.FAILURE
