@@ -108,7 +108,7 @@ def register(run: TrackedRun, folder: Path, record: dict, tags: dict[str, str]) 
         run_id=run.run_id,
         tags={
             **tags,
-            "composite": f"{record['composite']:.6f}",
+            "composite": repr(float(record["composite"])),  # exact: a tie must compare equal
             "dataset_sha256": record["dataset_sha256"],
         },
     )

@@ -93,6 +93,7 @@ def test_scores_every_checkpoint_and_promotes_through_the_gates(
     pipeline.materialize()
     assert pipeline.train(micro_configs).success
     assert str(client.get_model_version_by_alias(MODEL_NAME, ALIAS).version) == "2"
+    assert len(client.search_model_versions(f"name='{MODEL_NAME}'")) == 2  # a tie registers nothing
     assert str(json.loads((folder / PRODUCTION_RECORD).read_text())["mlflow_model_version"]) == "2"
     assert (folder / "pytorch_lora_weights.safetensors").is_file()
 
