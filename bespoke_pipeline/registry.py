@@ -27,13 +27,16 @@ from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
 from bespoke_pipeline.evaluation.promotion import read_production, replace_folder, save_record
 from bespoke_pipeline.serving import FOLDER_ARTIFACT, PunkModel
-from bespoke_pipeline.tracking import MODEL_ARTIFACT, TrackedRun
+from bespoke_pipeline.tracking import TrackedRun
 
 MODEL_NAME = "bespoke-punk-lora"
 ALIAS = "production"
 PRODUCTION_URI = f"models:/{MODEL_NAME}@{ALIAS}"
-#: Enough rounds for any number of racing promoters: each round moves the alias to a
-#: strictly better version or ends.
+#: Where a version's pyfunc model lies in its run's artifacts.
+MODEL_ARTIFACT = "model"
+#: Each round finds the alias on the best version or moves it there; only a promoter
+#: writing at the same moment undoes that, and it settles in turn. Rounds beyond a few
+#: mean something keeps moving the alias.
 _SETTLE_ROUNDS = 20
 #: What the pyfunc model needs installed besides the bespoke_pipeline package itself.
 _REQUIREMENTS = ("mlflow", "torch", "diffusers", "transformers", "peft", "safetensors", "pillow")

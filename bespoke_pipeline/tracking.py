@@ -26,8 +26,6 @@ from PIL import Image
 from bespoke_pipeline.redaction import redact
 
 _MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
-#: Where a registered version's files lie in its run's artifacts.
-MODEL_ARTIFACT = "model"
 #: How long the start of a run waits for a tracking server: one that is up answers in
 #: milliseconds, while MLflow's own retries take minutes to give up on one that is down.
 SERVER_TIMEOUT_S = 5.0
