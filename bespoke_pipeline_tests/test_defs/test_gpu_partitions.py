@@ -31,7 +31,7 @@ def tiny_gpu_configs(tmp_path: Path, tiny_bases: dict[str, Path]) -> Path:
 def test_a_gpu_family_trains_scores_and_promotes_through_the_assets(
     pipeline, tiny_gpu_configs, monkeypatch, partition
 ):
-    monkeypatch.setenv("BESPOKE_HOME", str(pipeline.root / "runtime"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", pipeline.tracking_uri)  # where generate looks
     pipeline.materialize()
     result = pipeline.train(tiny_gpu_configs, partition)
     assert result.success
@@ -47,5 +47,5 @@ def test_a_gpu_family_trains_scores_and_promotes_through_the_assets(
     assert run.data.params["training_sides"] == "48"
     assert run.data.params["encoded_data"] in ("encoded", "memory")
 
-    made = generate("TOK bespoke, 24x24 pixel grid portrait, male", seed=1)
+    made = generate("TOK bespoke, 24x24 pixel grid portrait, male", seed=1)  # via pyfunc
     assert made.image.size == (SIZE, SIZE) and made.raw.size == (48, 48)
