@@ -64,7 +64,12 @@ def test_ctrl_c_stops_bespoke_run_and_clears_its_run(tmp_path):
     }
     script = str(Path(sys.executable).with_name("bespoke"))
     process = subprocess.Popen(
-        [script, "run"], env=env, start_new_session=True, stdout=subprocess.PIPE, text=True
+        [script, "run"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster"))
     deadline = time.monotonic() + 300
@@ -72,8 +77,10 @@ def test_ctrl_c_stops_bespoke_run_and_clears_its_run(tmp_path):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.5)
     os.killpg(process.pid, signal.SIGINT)
-    out, _ = process.communicate(timeout=120)
-    assert process.returncode != 0 and "cleared stale run" in out
+    _, err = process.communicate(timeout=120)
+    # Dagster may also end the run itself, when the interrupt lands inside a step;
+    # either way nothing is left running
+    assert process.returncode != 0 and "interrupted: the run was stopped" in err
     assert runs_in_progress(instance) == []
     [run] = instance.get_runs()
     assert run.status == dg.DagsterRunStatus.FAILURE
