@@ -77,10 +77,13 @@ def test_ctrl_c_stops_bespoke_run_and_clears_its_run(tmp_path):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.5)
     os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    # Dagster may also end the run itself, when the interrupt lands inside a step;
-    # either way nothing is left running
-    assert process.returncode != 0 and "interrupted: the run was stopped" in err
+    process.communicate(timeout=120)
+    # Dagster may also end the run itself, when the interrupt lands inside a step, and
+    # bespoke then stops on that; either way nothing is left running
+    assert process.returncode != 0
+    deadline = time.monotonic() + 30
+    while runs_in_progress(instance) and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert runs_in_progress(instance) == []
     [run] = instance.get_runs()
-    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
