@@ -94,11 +94,11 @@ def _bench_train(args: argparse.Namespace) -> None:
     import torch
 
     from bespoke_pipeline.bench.train import bench_train
-    from bespoke_pipeline.training.config import CONFIG_DIR, load_config
+    from bespoke_pipeline.training.config import config_path, load_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = load_config(CONFIG_DIR / f"{args.config}.yaml")
+    config = load_config(config_path(args.config))
     result = bench_train(config, args.config)
     print(
         f"config {args.config}: {result.images} images x {result.epochs} epochs "
@@ -134,11 +134,11 @@ def _bench_eval(args: argparse.Namespace) -> None:
     import torch
 
     from bespoke_pipeline.bench.evaluate import bench_eval
-    from bespoke_pipeline.training.config import CONFIG_DIR, load_config
+    from bespoke_pipeline.training.config import config_path, load_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = bench_eval(load_config(CONFIG_DIR / f"{args.config}.yaml"), args.config)
+    result = bench_eval(load_config(config_path(args.config)), args.config)
     print(
         f"config {args.config}: {result.checkpoints} checkpoints (base + every epoch), "
         f"{result.images} images each, on {torch.get_num_threads()} CPU threads"
@@ -155,11 +155,11 @@ def _bench_heldout(args: argparse.Namespace) -> None:
     import torch
 
     from bespoke_pipeline.bench.heldout import held_out_accuracy
-    from bespoke_pipeline.training.config import CONFIG_DIR, load_config
+    from bespoke_pipeline.training.config import config_path, load_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = load_config(CONFIG_DIR / f"{args.config}.yaml")
+    config = load_config(config_path(args.config))
     table = held_out_accuracy(config, args.config, args.prompts)
     print(f"config {args.config}: {args.prompts} held-out prompts, accuracy at the best setting")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

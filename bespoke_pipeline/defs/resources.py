@@ -22,7 +22,12 @@ from bespoke_pipeline.paths import (
 )
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
 from bespoke_pipeline.tracking import TrackedRun, open_tracking_store, tracked_run
-from bespoke_pipeline.training.config import CONFIG_DIR, TrainingConfig, load_config
+from bespoke_pipeline.training.config import (
+    CONFIG_DIR,
+    TrainingConfig,
+    config_path,
+    load_config,
+)
 
 
 class DatasetResource(dg.ConfigurableResource):
@@ -51,12 +56,12 @@ class DatasetResource(dg.ConfigurableResource):
 
 
 class TrainingResource(dg.ConfigurableResource):
-    """Where the training configs live (one YAML file per partition)."""
+    """Where the training configs live (one YAML or kohya TOML file per partition)."""
 
     config_dir: str = str(CONFIG_DIR)
 
     def load(self, name: str) -> TrainingConfig:
-        return load_config(Path(self.config_dir) / f"{name}.yaml")
+        return load_config(config_path(name, Path(self.config_dir)))
 
 
 class EvaluationResource(dg.ConfigurableResource):

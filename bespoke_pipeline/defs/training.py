@@ -16,7 +16,12 @@ from bespoke_pipeline.training.checkpoints import (
     non_finite_tensors,
     read_sidecar,
 )
-from bespoke_pipeline.training.config import config_names, unavailable_reason
+from bespoke_pipeline.training.config import (
+    config_names,
+    config_notes,
+    config_path,
+    unavailable_reason,
+)
 from bespoke_pipeline.training.data import read_package
 from bespoke_pipeline.training.lora import LoraTrainer
 
@@ -59,6 +64,8 @@ def lora(
     finished run."""
     name = context.partition_key
     config = training.load(name)
+    for note in config_notes(config_path(name, Path(training.config_dir))):
+        context.log.info(f"{name}: {note}")
     reason = unavailable_reason(config, torch.cuda.is_available())
     if reason:
         raise dg.Failure(description=f"{name}: {reason}")

@@ -1,5 +1,6 @@
-"""Training configs: one YAML file per config in configs/, each a partition of the training
-assets. Field names follow the user's Replicate notes (trigger_word, lora_rank, ...)."""
+"""Training configs: one file per config in configs/, each a partition of the training
+assets: YAML with field names from the user's Replicate notes (trigger_word, lora_rank, ...),
+or a kohya sd-scripts TOML as artists keep them (`kohya_toml` maps its keys)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.layout import SIZE
 
 CONFIG_DIR = PROJECT_DIR / "configs"
-Family = Literal["pixel", "sdxl", "flux"]
+Family = Literal["pixel", "sd15", "sdxl", "flux"]
+#: Families prompted through CLIP in 75-token windows (kohya's and A1111's long prompts).
+CLIP_FAMILIES = ("sd15", "sdxl")
 SCHEDULERS = (
     "constant",
     "constant_with_warmup",
@@ -30,10 +33,10 @@ SCHEDULERS = (
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    family: Family = Field(description="pixel: the embedded 24x24 model; sdxl / flux: GPU")
+    family: Family = Field(description="pixel: the embedded 24x24 model; sd15 / sdxl / flux: a GPU")
     base_model: str = Field(
-        description="A local diffusers folder (relative to the project) "
-        "or a hub id already in the local cache"
+        description="A local diffusers folder or single-file checkpoint (.safetensors, as "
+        "A1111 and ComfyUI keep them), relative to the project, or a hub id"
     )
     trigger_word: str = "TOK"
     num_train_epochs: int | None = Field(default=None, ge=1)
@@ -49,24 +52,40 @@ class TrainingConfig(BaseModel):
         description="Also train a LoRA on the text encoder, token embeddings included, at this "
         "learning rate (kohya's text_encoder_lr); prompts are then encoded every step",
     )
-    text_encoder_target_modules: tuple[str, ...] = (
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "out_proj",
-        "fc1",
-        "fc2",
-        "token_embedding",
+    text_encoder_target_modules: tuple[str, ...] | None = Field(
+        default=None,
+        description="None: the family's choice (CLIP attention and MLP, as kohya; the "
+        "embedded model also its token embeddings, so it can learn new words)",
     )
     lr_scheduler: Literal[SCHEDULERS] = "cosine"  # type: ignore[valid-type]
+    lr_scheduler_num_cycles: int = Field(
+        default=1, ge=1, description="hard restarts of cosine_with_restarts (kohya's name)"
+    )
     lr_warmup_steps: int = Field(default=0, ge=0)
     optimizer: Literal["adamw", "adamw8bit"] = "adamw"
     batch_size: int = Field(default=1, ge=1)
     resolution: tuple[int, ...] = (24,)
     caption_dropout_rate: float = Field(default=0.0, ge=0, le=1)
+    shuffle_caption: bool = Field(
+        default=False,
+        description="Shuffle a caption's comma-separated parts every step (kohya); prompts "
+        "are then encoded every step",
+    )
+    keep_tokens: int = Field(
+        default=0, ge=0, description="Leading comma-separated parts shuffle_caption keeps"
+    )
+    max_token_length: Literal[75, 150, 225] = Field(
+        default=225,
+        description="CLIP tokens read per prompt, in 75-token windows as kohya and A1111 "
+        "encode them (sd15, sdxl); 75 cuts a long caption at CLIP's own limit",
+    )
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     gradient_checkpointing: bool = False
     noise_offset: float = Field(default=0.0, ge=0)
+    multires_noise_iterations: int = Field(
+        default=0, ge=0, description="Pyramid noise levels (kohya); 6 is common, 0 is off"
+    )
+    multires_noise_discount: float = Field(default=0.3, gt=0, le=1)
     snr_gamma: float | None = Field(default=None, gt=0, description="min-SNR weighting, e.g. 5")
     allow_cpu: bool = Field(
         default=False,
@@ -92,6 +111,14 @@ class TrainingConfig(BaseModel):
     def _one_duration(self) -> TrainingConfig:
         if (self.num_train_epochs is None) == (self.steps is None):
             raise ValueError("set exactly one of num_train_epochs and steps")
+        if self.keep_tokens and not self.shuffle_caption:
+            raise ValueError("keep_tokens only applies with shuffle_caption: true")
+        ddpm_only = ("noise_offset", "multires_noise_iterations", "snr_gamma")
+        if self.family == "flux" and any(getattr(self, name) for name in ddpm_only):
+            raise ValueError(
+                f"{', '.join(ddpm_only)} shape DDPM noise; flux trains by flow matching: "
+                "leave them unset"
+            )
         if self.family == "pixel" and self.resolution != (SIZE,):
             raise ValueError(
                 f"the pixel family trains at its native {SIZE}x{SIZE}; set resolution: {SIZE}"
@@ -119,7 +146,15 @@ class ConfigError(ValueError):
     """A config file that can't be used; the message names the file and every bad field."""
 
 
+#: A config is a YAML file of our settings or a kohya sd-scripts TOML (`kohya_toml`).
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
 def load_config(path: Path) -> TrainingConfig:
+    if path.suffix == ".toml":
+        return _load_kohya(path)[0]
+    if path.suffix not in CONFIG_SUFFIXES:
+        raise ConfigError(f"{path.name}: a config is a .yaml or a kohya .toml file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -129,15 +164,72 @@ def load_config(path: Path) -> TrainingConfig:
     try:
         return TrainingConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
+        raise ConfigError(f"{path.name}: {_problems(error, {})}") from error
+
+
+def config_notes(path: Path) -> list[str]:
+    """What loading a config wants its run's log to say: for a kohya TOML, the keys not
+    used here and the kohya defaults that filled gaps; nothing for YAML."""
+    return _load_kohya(path)[1] if path.suffix == ".toml" else []
+
+
+def _load_kohya(path: Path) -> tuple[TrainingConfig, list[str]]:
+    from bespoke_pipeline.training.kohya_toml import KohyaTomlError, read_kohya_toml
+
+    try:
+        kohya = read_kohya_toml(path)
+    except KohyaTomlError as error:
+        raise ConfigError(f"{path.name}: {error}") from error
+    try:
+        return TrainingConfig.model_validate(kohya.settings), kohya.notes
+    except ValidationError as error:
+        raise ConfigError(f"{path.name}: {_problems(error, kohya.sources)}") from error
+
+
+def _problems(error: ValidationError, sources: dict[str, str]) -> str:
+    """Every bad field; a kohya TOML's by its own key, e.g. 'network_dim (lora_rank)'."""
+
+    def where(loc: tuple) -> str:
+        if not loc:
+            return "config"
+        field = str(loc[0])
+        name = f"{sources[field]} ({field})" if sources.get(field, field) != field else field
+        return ".".join([name, *map(str, loc[1:])])
+
+    return "; ".join(f"{where(e['loc'])}: {e['msg']}" for e in error.errors())
+
+
+def _config_files(config_dir: Path) -> dict[str, list[Path]]:
+    by_name: dict[str, list[Path]] = {}
+    for path in sorted(config_dir.glob("*")):
+        if path.suffix in CONFIG_SUFFIXES and path.is_file():
+            by_name.setdefault(path.stem, []).append(path)
+    return by_name
+
+
+def _one_file(name: str, paths: list[Path]) -> Path:
+    if len(paths) > 1:
+        raise ConfigError(
+            f"{' and '.join(p.name for p in paths)}: two configs named '{name}'; keep one"
         )
-        raise ConfigError(f"{path.name}: {problems}") from error
+    return paths[0]
 
 
 def config_names(config_dir: Path = CONFIG_DIR) -> list[str]:
-    """Partition keys: one per YAML file, so adding a file adds a partition."""
-    return sorted(p.stem for p in config_dir.glob("*.yaml"))
+    """Partition keys: one per config file (YAML or kohya TOML), so adding a file adds a
+    partition. Two files of one name (x.yaml and x.toml) are an error naming both."""
+    files = _config_files(config_dir)
+    for name, paths in files.items():
+        _one_file(name, paths)
+    return sorted(files)
+
+
+def config_path(name: str, config_dir: Path = CONFIG_DIR) -> Path:
+    """The file of the config `name`: name.yaml, name.yml or name.toml."""
+    paths = _config_files(config_dir).get(name, [])
+    if not paths:
+        raise ConfigError(f"no config '{name}' in {config_dir} (looked for {name}.yaml, .toml)")
+    return _one_file(name, paths)
 
 
 def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
@@ -165,7 +257,7 @@ def trainability(cuda: bool, config_dir: Path = CONFIG_DIR) -> Trainability:
     trainable, skipped, broken = [], {}, []
     for name in config_names(config_dir):
         try:
-            reason = unavailable_reason(load_config(config_dir / f"{name}.yaml"), cuda)
+            reason = unavailable_reason(load_config(config_path(name, config_dir)), cuda)
         except ConfigError as error:
             broken.append(str(error))
             continue
