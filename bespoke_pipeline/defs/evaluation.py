@@ -22,7 +22,6 @@ from bespoke_pipeline.evaluation.promotion import (
     best_candidate,
     candidate_record,
     model_card,
-    read_production,
     trained_on,
     write_production,
 )
@@ -140,7 +139,7 @@ def production_model(
     count only when made on the current dataset version, production's included."""
     folder = production_dir(Path(store.root))
     client = mlflow.client()
-    sync_folder(client, folder)  # the local copy follows the registry
+    local = sync_folder(client, folder)  # the local copy follows the registry
     dataset = training_package["sha256"]
     scores = {n: t for n, t in checkpoint_scores.items() if trained_on(t) == dataset}
     current = best_version(client, dataset)  # production from other data is not comparable
@@ -149,7 +148,7 @@ def production_model(
         "configs_scored": sorted(scores),
         "candidate": None if candidate is None else candidate_record(candidate),
         "promoted": False,
-        "production": read_production(folder),
+        "production": local,
     }
     metadata: dict[str, dg.MetadataValue] = {
         "configs_scored": dg.MetadataValue.text(", ".join(sorted(scores)) or "none"),
