@@ -64,25 +64,32 @@ def _run(args: argparse.Namespace) -> None:
     instance = _instance()  # created here once, not by the runs below at the same time
     for name, reason in configs.skipped.items():
         print(f"skipping training config '{name}': {reason}", flush=True)
-    if not configs.trainable:
-        _materialize(instance, [*dagster, "--select", "group:dataset"])
+    only_data = not configs.trainable
+    if only_data and not _materialize(instance, [*dagster, "--select", "group:dataset"]):
+        sys.exit("the dataset run failed")
     # One Dagster process per config: the dataset assets (quick, and unchanged data keeps
-    # its version), training, scoring and promotion of the best checkpoint so far.
+    # its version), training, scoring and promotion of the best checkpoint so far. A config
+    # that fails does not stop the others.
     chain = "group:dataset or group:training or group:evaluation"
-    for name in configs.trainable:
-        _materialize(instance, [*dagster, "--select", chain, "--partition", name])
+    failed = [
+        name
+        for name in configs.trainable
+        if not _materialize(instance, [*dagster, "--select", chain, "--partition", name])
+    ]
+    if failed:
+        sys.exit(f"training failed for {', '.join(failed)}: see the run logs above")
 
 
-def _materialize(instance, command: list[str]) -> None:
-    """Run one Dagster process. Ctrl-C stops it even while a step waits for a pool slot
-    (Dagster's wait loop ignores interrupts): the process is ended and its run cleared."""
+def _materialize(instance, command: list[str]) -> bool:
+    """Run one Dagster process; True if it succeeded. Ctrl-C stops it even while a step
+    waits for a pool slot (Dagster's wait loop ignores interrupts): the process is ended
+    and its run cleared."""
     from bespoke_pipeline.defs.stale_runs import clear_stale_runs
     from bespoke_pipeline.paths import default_tracking_uri
 
     process = subprocess.Popen(command)
     try:
-        if process.wait() != 0:
-            sys.exit(f"{' '.join(command[2:])} failed (exit {process.returncode})")
+        return process.wait() == 0
     except KeyboardInterrupt:
         process.kill()
         process.wait()

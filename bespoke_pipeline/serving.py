@@ -19,13 +19,10 @@ from bespoke_pipeline.evaluation.promotion import read_production
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.training.checkpoints import load_checkpoint, read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
-from bespoke_pipeline.training.families import sampling_pipeline
-from bespoke_pipeline.training.lora import SAMPLE_STEPS
+from bespoke_pipeline.training.families import family_for, sampling_pipeline
 
 #: Where the production folder lies among the pyfunc model's artifacts.
 FOLDER_ARTIFACT = "production"
-#: For a checkpoint that was never scored: the settings of the trainer's own samples.
-UNSCORED = {"guidance_scale": 1.0, "steps": SAMPLE_STEPS}
 
 
 @dataclass(frozen=True)
@@ -46,12 +43,15 @@ class Renderer:
         self.record = read_production(folder)
         config = TrainingConfig.model_validate(read_sidecar(folder)["config"])
         self.pipe, self._render = sampling_pipeline(config)
+        steps, guidance = family_for(config).sample_settings
+        # a checkpoint that was never scored: the settings of the trainer's own samples
+        self.unscored = {"guidance_scale": guidance, "steps": steps}
         load_checkpoint(self.pipe, folder)
 
     def __call__(
         self, prompt: str, seed: int, guidance_scale: float | None, steps: int | None
     ) -> Generated:
-        best = self.record or UNSCORED
+        best = self.record or self.unscored
         guidance = best["guidance_scale"] if guidance_scale is None else guidance_scale
         steps = best["steps"] if steps is None else steps
         raw = self._render([prompt], steps, guidance, torch.Generator().manual_seed(seed))[0]

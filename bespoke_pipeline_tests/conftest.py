@@ -64,13 +64,18 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
 
 @pytest.fixture(scope="session")
 def tiny_bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Random-weight SDXL and FLUX.1 pipelines at toy size, saved as diffusers folders like
+    """Random-weight SD 1.5, SDXL and FLUX.1 pipelines at toy size, saved as diffusers folders like
     the real base models (built in code: nothing is downloaded)."""
-    from bespoke_pipeline.bench.random_models import tiny_flux_pipeline, tiny_sdxl_pipeline
+    from bespoke_pipeline.bench.random_models import (
+        tiny_flux_pipeline,
+        tiny_sd15_pipeline,
+        tiny_sdxl_pipeline,
+    )
 
     root = tmp_path_factory.mktemp("tiny_bases")
     folders = {}
-    for family, build in (("sdxl", tiny_sdxl_pipeline), ("flux", tiny_flux_pipeline)):
+    builds = {"sd15": tiny_sd15_pipeline, "sdxl": tiny_sdxl_pipeline, "flux": tiny_flux_pipeline}
+    for family, build in builds.items():
         torch.manual_seed(0)
         folders[family] = root / family
         build().save_pretrained(folders[family])
@@ -78,7 +83,7 @@ def tiny_bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def tiny_family_config(base: Path, family: str, **overrides: object) -> dict[str, object]:
-    """A config of the sdxl or flux family that trains in seconds on a CPU."""
+    """A config of the sd15, sdxl or flux family that trains in seconds on a CPU."""
     return {
         "family": family,
         "base_model": str(base),

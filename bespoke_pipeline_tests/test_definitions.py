@@ -26,6 +26,7 @@ def test_dagster_finds_one_definitions_object_in_the_package():
     assert found[0].resolve_job_def("training_job").partitions_def.get_partition_keys() == [
         "flux-dev",
         "pixel-tiny",
+        "sd15-kohya",
         "sdxl",
     ]
 

@@ -75,3 +75,33 @@ def test_bespoke_run_names_a_broken_config_before_doing_any_work(tmp_path, monke
         cli.main(["run"])
     assert "typo.yaml" in str(caught.value) and "nothing was run" in str(caught.value)
     assert started == []
+
+
+def test_per_step_metrics_never_wait_on_the_tracking_store(tmp_path, monkeypatch):
+    """A slow store: the training thread queues losses and goes on; the run's end waits
+    until every queued value is written."""
+    from types import SimpleNamespace
+
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    from bespoke_pipeline.defs.recording import TrainingRecorder
+    from bespoke_pipeline.tracking import tracked_run
+    from bespoke_pipeline.training.lora import Progress
+
+    writers: list[str] = []
+    slow_write = SqlAlchemyStore.log_batch
+
+    def log_batch(self, *args, **kwargs):
+        writers.append(threading.current_thread().name)
+        return slow_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlAlchemyStore, "log_batch", log_batch)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    context = SimpleNamespace(log=SimpleNamespace(info=lambda message: None))
+    with tracked_run(uri, "async", "lora", {}) as run:
+        recorder = TrainingRecorder(context, run, "loss")
+        for step in range(1, 6):
+            recorder.progress(Progress(1, 1, step, 5, 1.0 / step, 1e-3, 0.0))
+    assert writers and threading.main_thread().name not in writers
+    history = run.client.get_metric_history(run.run_id, "loss")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5]

@@ -21,6 +21,7 @@ from bespoke_pipeline.evaluation.scoring import EvaluationSettings
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.training.checkpoints import completed_epochs, epoch_dir
 from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.lora import LoraTrainer
 
 
@@ -34,7 +35,7 @@ class EvalBenchmark:
 
 def bench_eval(config: TrainingConfig, name: str) -> EvalBenchmark:
     data = demo_data()
-    settings = EvaluationSettings()
+    settings = EvaluationSettings().for_family(family_for(config))
     with tempfile.TemporaryDirectory() as folder:
         trainer = LoraTrainer(config, name, data, Path(folder))
         trainer.train()

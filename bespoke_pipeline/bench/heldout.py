@@ -20,7 +20,7 @@ from bespoke_pipeline.evaluation.prompts import held_out_prompts
 from bespoke_pipeline.evaluation.scoring import TARGETS, EvaluationSettings, score_model
 from bespoke_pipeline.training.checkpoints import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
-from bespoke_pipeline.training.families import sampling_pipeline
+from bespoke_pipeline.training.families import family_for, sampling_pipeline
 from bespoke_pipeline.training.lora import LoraTrainer
 
 ATTRIBUTES = (*FOLLOWS_WORDS, "eyes_placed", "right_facing")
@@ -29,7 +29,7 @@ ATTRIBUTES = (*FOLLOWS_WORDS, "eyes_placed", "right_facing")
 def held_out_accuracy(config: TrainingConfig, name: str, prompts: int = 32) -> pd.DataFrame:
     """One row per attribute: base model and trained LoRA accuracy, and the target."""
     data = demo_data()
-    settings = EvaluationSettings(held_out_prompts=prompts)
+    settings = EvaluationSettings(held_out_prompts=prompts).for_family(family_for(config))
     suite = held_out_prompts(prompts, data.captions, config.trigger_word)
     reference = Reference.of(data.images)
     columns = {}

@@ -1,9 +1,10 @@
-"""SDXL and FLUX.1 models with random weights, built from architecture configs alone.
+"""SD 1.5, SDXL and FLUX.1 models with random weights, built from architecture configs alone.
 
 Two uses, neither of which may download anything: `bespoke bench gpu` times full-size
 denoisers (the published architectures, random weights), and the tests train tiny models
 of the same diffusers/transformers classes on a CPU. Tiny models get a word tokenizer
-fitted to the caption vocabulary in place of CLIP's BPE and T5's sentencepiece files.
+fitted to the caption vocabulary in place of CLIP's BPE and T5's sentencepiece files; for
+CLIP it reads 77 tokens, as CLIP does, so long captions take several windows there too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from diffusers import (
     FlowMatchEulerDiscreteScheduler,
     FluxPipeline,
     FluxTransformer2DModel,
+    StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
@@ -128,6 +130,26 @@ def vae(family: Literal["sdxl", "flux"], size: Size) -> AutoencoderKL:
     return AutoencoderKL(**TINY_VAE, **scaling)
 
 
+#: CLIP's context: a begin token, 75 tokens, an end token.
+CLIP_LENGTH = 77
+SD15_TINY_UNET = {
+    "sample_size": 24,
+    "block_out_channels": (16, 32),
+    "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+    "layers_per_block": 1,
+    "attention_head_dim": 4,
+    "norm_num_groups": 8,
+    "cross_attention_dim": 32,
+}
+
+
+def _clip_tokenizer():
+    tokenizer = caption_vocabulary_tokenizer()
+    tokenizer.model_max_length = CLIP_LENGTH
+    return tokenizer
+
+
 def _tiny_clip(tokenizer, projection: bool = False) -> CLIPTextModel:
     config = CLIPTextConfig(
         vocab_size=len(tokenizer),
@@ -142,10 +164,28 @@ def _tiny_clip(tokenizer, projection: bool = False) -> CLIPTextModel:
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
+def tiny_sd15_pipeline() -> StableDiffusionPipeline:
+    """Every component of the SD 1.5 pipeline at toy size: one CLIP text encoder, a VAE,
+    a UNet with cross-attention, an epsilon-prediction scheduler; no safety checker."""
+    tokenizer = _clip_tokenizer()
+    return StableDiffusionPipeline(
+        vae=vae("sdxl", "tiny"),
+        text_encoder=_tiny_clip(tokenizer),
+        tokenizer=tokenizer,
+        unet=UNet2DConditionModel(**SD15_TINY_UNET),
+        scheduler=EulerDiscreteScheduler(
+            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+        ),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
 def tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
     """Every component of the SDXL pipeline at toy size: two text encoders (the second with
     a projection, as in SDXL), added time ids, a VAE, an epsilon-prediction scheduler."""
-    tokenizer = caption_vocabulary_tokenizer()
+    tokenizer = _clip_tokenizer()
     return StableDiffusionXLPipeline(
         vae=vae("sdxl", "tiny"),
         text_encoder=_tiny_clip(tokenizer),
@@ -163,6 +203,7 @@ def tiny_flux_pipeline() -> FluxPipeline:
     """Every component of the FLUX.1-dev pipeline at toy size: CLIP for the pooled
     embedding, T5 for the sequence, guidance embedding, a flow-matching scheduler."""
     tokenizer = caption_vocabulary_tokenizer()
+    clip_tokenizer = _clip_tokenizer()
     t5 = T5EncoderModel(
         T5Config(
             vocab_size=len(tokenizer),
@@ -177,8 +218,8 @@ def tiny_flux_pipeline() -> FluxPipeline:
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         vae=vae("flux", "tiny"),
-        text_encoder=_tiny_clip(tokenizer),
-        tokenizer=tokenizer,
+        text_encoder=_tiny_clip(clip_tokenizer),
+        tokenizer=clip_tokenizer,
         text_encoder_2=t5,
         tokenizer_2=tokenizer,
         transformer=flux_transformer("tiny"),

@@ -70,8 +70,10 @@ class EvaluationResource(dg.ConfigurableResource):
 
     held_out_prompts: int = EvaluationSettings().held_out_prompts
     samples_per_prompt: int = EvaluationSettings().samples_per_prompt
-    guidance_scales: list[float] = EvaluationSettings().guidance_scales
-    steps: list[int] = EvaluationSettings().steps
+    guidance_scales: list[float] | None = Field(
+        default=None, description="None: the model family's usual range"
+    )
+    steps: list[int] | None = Field(default=None, description="None: the family's usual range")
     gates: dict[str, float] = Field(
         default_factory=dict, description="Overrides of QualityGates, e.g. min_eyes_placed."
     )

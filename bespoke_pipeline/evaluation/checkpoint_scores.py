@@ -17,7 +17,7 @@ from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.training.checkpoints import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
-from bespoke_pipeline.training.families import sampling_pipeline
+from bespoke_pipeline.training.families import family_for, sampling_pipeline
 from bespoke_pipeline.training.plots import labelled_rows
 
 BASE_EPOCH = 0
@@ -50,6 +50,7 @@ def score_run(
 ) -> RunScores:
     """Samples are drawn at the config's training side and snapped to the 24x24 grid, so
     every model family is scored the same way."""
+    settings = settings.for_family(family_for(config))
     prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
     reference = Reference.of(data.images)
     pipe, render = sampling_pipeline(config)

@@ -20,6 +20,7 @@ from bespoke_pipeline.evaluation.metrics import Reference, diversity, image_metr
 from bespoke_pipeline.evaluation.prompts import EvalPrompt
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.training.families import Renderer
+from bespoke_pipeline.training.families.base import ModelFamily
 
 #: Composite score = sum of weight x accuracy (weights sum to 1; a metric no prompt asks
 #: about drops out and the rest are rescaled). Layout and the colors the user names most
@@ -82,10 +83,26 @@ class EvaluationSettings(BaseModel):
 
     held_out_prompts: int = Field(9, ge=0)
     samples_per_prompt: int = Field(2, ge=1)
-    guidance_scales: list[float] = Field(default_factory=lambda: [1.0, 3.0], min_length=1)
-    steps: list[int] = Field(default_factory=lambda: [6, 10], min_length=1)
+    guidance_scales: list[float] | None = Field(
+        None, min_length=1, description="None: the model family's usual range"
+    )
+    steps: list[int] | None = Field(
+        None, min_length=1, description="None: the model family's usual range"
+    )
     seed: int = 2024
     gates: QualityGates = Field(default_factory=QualityGates)
+
+    def for_family(self, family: ModelFamily) -> EvaluationSettings:
+        """These settings with the family's sampler grid where none is given: SDXL wants
+        classifier-free guidance and 20-30 steps, FLUX-dev 20-28 at guidance 3.5, the 24x24
+        model far fewer; one grid for all would judge some families under-sampled."""
+        guidance_scales, steps = family.sampler_grid
+        return self.model_copy(
+            update={
+                "guidance_scales": self.guidance_scales or list(guidance_scales),
+                "steps": self.steps or list(steps),
+            }
+        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Finding a config's base model and naming its weights.
 
-`base_model` is a local diffusers folder or a Hugging Face hub id. A hub id comes from the
+`base_model` is a local diffusers folder, a single-file checkpoint (SD 1.x / SDXL, as A1111
+and ComfyUI keep them) or a Hugging Face hub id. A hub id comes from the
 local cache; huggingface_hub downloads it only when online and allowed (it honours
 HF_HUB_OFFLINE=1, which the tests and CI set, and reads HF_TOKEN for gated repos such as
 FLUX.1-dev; the token is never logged). Only the diffusers folders are fetched, not the
@@ -11,19 +12,61 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from huggingface_hub import snapshot_download
-from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub import auth_check, constants, snapshot_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+)
+from huggingface_hub.utils import validate_repo_id
 
-from bespoke_pipeline.training.config import TrainingConfig
+if TYPE_CHECKING:  # the config module asks this one whether a base model can be had
+    from bespoke_pipeline.training.config import TrainingConfig
 
 DIFFUSERS_FOLDERS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]
 DENOISERS = ("unet", "transformer")
 
 
-def base_model_folder(config: TrainingConfig) -> Path:
-    """The diffusers folder of the config's base model: the local one, or the hub snapshot."""
+def base_model_source(config: TrainingConfig) -> Path:
+    """Where the config's base model is read from: the local folder or file, or the hub
+    snapshot."""
     return config.base_model_path() or _hub_snapshot(config.base_model)
+
+
+def missing_base_reason(config: TrainingConfig) -> str | None:
+    """Why the config's base model cannot be had on this machine now, or None: checked
+    before a run starts, so `bespoke run` skips such a config with the reason and trains
+    the others. A hub id counts when it is cached, or when the hub will hand it out."""
+    base_model = config.base_model
+    if config.base_model_path() is not None:
+        return None
+    try:
+        validate_repo_id(base_model)
+    except HFValidationError:
+        return f"base model '{base_model}' is neither a local folder or file nor a hub id"
+    try:
+        snapshot_download(base_model, allow_patterns=DIFFUSERS_FOLDERS, local_files_only=True)
+        return None
+    except LocalEntryNotFoundError:
+        pass
+    if constants.HF_HUB_OFFLINE:
+        return f"'{base_model}' is not in the local Hugging Face cache and the hub is offline"
+    try:
+        auth_check(base_model)
+    except GatedRepoError:
+        return (
+            f"'{base_model}' is gated: accept its licence on the hub, then set HF_TOKEN "
+            "to a token of that account"
+        )
+    except RepositoryNotFoundError:
+        return f"'{base_model}' is not on the hub (or is private: set HF_TOKEN)"
+    except HfHubHTTPError as error:
+        return f"the hub could not be asked about '{base_model}' ({type(error).__name__})"
+    return None
 
 
 def _hub_snapshot(repo_id: str) -> Path:
@@ -40,7 +83,9 @@ def _hub_snapshot(repo_id: str) -> Path:
 def denoiser_sha256(base: Path) -> str:
     """What a LoRA was trained against: sha256 of the denoiser's full-precision weight
     file, or of the digests of its shards in order. Variants (`*.fp16.safetensors`) are not
-    what gets loaded, so they don't count."""
+    what gets loaded, so they don't count. A single-file checkpoint: its own sha256."""
+    if base.is_file():
+        return _file_sha256(base)
     for name in DENOISERS:
         files = sorted(
             f
@@ -55,10 +100,17 @@ def denoiser_sha256(base: Path) -> str:
     raise FileNotFoundError(f"{base}: no unet/ or transformer/ weights (*.safetensors) in it")
 
 
-def encoders_identity(base: Path) -> str:
+def encoders_identity(base: Path, config_source: str | None = None) -> str:
     """What prompt encodings depend on besides the denoiser: the text encoders and their
     tokenizers. Configs and tokenizer files count whole; weight files by name and size,
-    since hashing a 9 GB T5 on every run would cost more than encoding does."""
+    since hashing a 9 GB T5 on every run would cost more than encoding does. A single file
+    holds its text encoders (its hash is the denoiser's) and takes its tokenizers from
+    `config_source`."""
+    if base.is_file():
+        source = Path(config_source) if config_source else None
+        if source is not None and source.is_dir():
+            return encoders_identity(source)
+        return f"tokenizers of {config_source or 'the model type diffusers detects'}"
     parts = []
     for folder in sorted(
         p for p in base.iterdir() if p.name.startswith(("text_encoder", "tokenizer"))

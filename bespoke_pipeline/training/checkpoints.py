@@ -3,7 +3,8 @@ place, so a half-written checkpoint never counts), holding
 
 - `pytorch_lora_weights.safetensors`: diffusers/peft format, for `pipe.load_lora_weights`
   (the text encoder's LoRA too, when the config trains it);
-- `kohya_lora.safetensors`: the layout ComfyUI and A1111 load (`training/exports.py`);
+- `kohya_lora.safetensors`: the layout ComfyUI and A1111 load (`training/exports.py`),
+  with kohya's `ss_*` and ModelSpec metadata (`training/kohya_metadata.py`);
 - `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming (only in the
   newest checkpoint: older ones drop theirs, as diffusers' `checkpoints_total_limit` does);
 - `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version,
@@ -23,10 +24,11 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
 from peft.utils import get_peft_model_state_dict
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from bespoke_pipeline.dataset.images import file_digest
 from bespoke_pipeline.training.families.base import ModelFamily
+from bespoke_pipeline.training.kohya_metadata import save_kohya_file
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
 KOHYA_FILE = "kohya_lora.safetensors"
@@ -50,18 +52,21 @@ def save_checkpoint(
     alpha: float,
     training_state: dict,
     sidecar: dict,
+    kohya_metadata: dict[str, str],
     text_encoder: torch.nn.Module | None = None,
 ) -> Path:
+    """`kohya_metadata`: the `ss_*`/`modelspec.*` keys the kohya file carries, for the
+    tools that read them (`training/kohya_metadata.py`)."""
     final = epoch_dir(run_dir, epoch)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tensors = {
-        k: v.detach().to("cpu", torch.float32).contiguous()
-        for k, v in get_peft_model_state_dict(denoiser).items()
-    }
+    tensors = _lora_tensors(denoiser)
     family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE, text_encoder)
-    save_file(family.export(tensors, alpha, denoiser), tmp / KOHYA_FILE)
+    kohya = family.export(tensors, alpha, denoiser)
+    if text_encoder is not None:
+        kohya.update(family.export_text_encoder(_lora_tensors(text_encoder), alpha))
+    save_kohya_file(kohya, tmp / KOHYA_FILE, kohya_metadata)
     torch.save(training_state, tmp / STATE_FILE)
     files = {
         n: {"bytes": (tmp / n).stat().st_size, "sha256": file_digest(tmp / n)}
@@ -76,6 +81,13 @@ def save_checkpoint(
         if older < epoch:
             (epoch_dir(run_dir, older) / STATE_FILE).unlink(missing_ok=True)
     return final
+
+
+def _lora_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        k: v.detach().to("cpu", torch.float32).contiguous()
+        for k, v in get_peft_model_state_dict(model).items()
+    }
 
 
 def completed_epochs(run_dir: Path) -> list[int]:
@@ -135,18 +147,16 @@ def resume_point(run_dir: Path, log: Callable[[str], None]) -> int:
 
 
 def load_checkpoint(pipe: DiffusionPipeline, folder: Path) -> None:
-    """Swap the pipeline's LoRA for the one saved in `folder`. The LoRA is fused into the
-    base weights while in use (a plain forward pass, about 8% faster scoring here) and
-    unfused before the next one (the base weights come back up to float rounding)."""
-    pipe.unfuse_lora()
+    """Swap the pipeline's LoRA for the one saved in `folder`. The adapter runs beside the
+    base weights and is never fused into them: fusing into bf16/fp16 weights and unfusing
+    rounds them a little each time, drift the size of a LoRA update over ten checkpoints."""
     pipe.unload_lora_weights()
     verbosity = diffusers_logging.get_verbosity()
-    diffusers_logging.set_verbosity_error()  # "no text encoder LoRA keys": ours has none
+    diffusers_logging.set_verbosity_error()  # "no text encoder LoRA keys": ours may have none
     try:
         pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE)
     finally:
         diffusers_logging.set_verbosity(verbosity)
-    pipe.fuse_lora()
 
 
 def non_finite_tensors(folder: Path) -> list[str]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.layout import SIZE
+from bespoke_pipeline.training.base_weights import missing_base_reason
 
 CONFIG_DIR = PROJECT_DIR / "configs"
 Family = Literal["pixel", "sd15", "sdxl", "flux"]
@@ -37,6 +38,12 @@ class TrainingConfig(BaseModel):
     base_model: str = Field(
         description="A local diffusers folder or single-file checkpoint (.safetensors, as "
         "A1111 and ComfyUI keep them), relative to the project, or a hub id"
+    )
+    base_model_config: str | None = Field(
+        default=None,
+        description="For a single-file base_model: the diffusers folder or cached hub id "
+        "whose component configs and tokenizers go with it (default: the repo diffusers "
+        "guesses from the file, which must then be in the Hugging Face cache)",
     )
     trigger_word: str = "TOK"
     num_train_epochs: int | None = Field(default=None, ge=1)
@@ -111,6 +118,13 @@ class TrainingConfig(BaseModel):
     def _one_duration(self) -> TrainingConfig:
         if (self.num_train_epochs is None) == (self.steps is None):
             raise ValueError("set exactly one of num_train_epochs and steps")
+        if Path(self.base_model).suffix in (".safetensors", ".ckpt") and (
+            self.family not in CLIP_FAMILIES
+        ):
+            raise ValueError(
+                "a single-file base_model is read for sd15 and sdxl; give the "
+                f"{self.family} family a diffusers folder or hub id"
+            )
         if self.keep_tokens and not self.shuffle_caption:
             raise ValueError("keep_tokens only applies with shuffle_caption: true")
         ddpm_only = ("noise_offset", "multires_noise_iterations", "snr_gamma")
@@ -233,15 +247,11 @@ def config_path(name: str, config_dir: Path = CONFIG_DIR) -> Path:
 
 
 def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
-    """Why this config can't train on this machine, or None if it can. A hub id is
-    resolved when training starts (from the local cache, or downloaded when online)."""
-    if config.family != "pixel":
-        if not cuda and not config.allow_cpu:
-            return f"the {config.family} trainer needs a CUDA GPU and none is available"
-        return None
-    if config.base_model_path() is None:
-        return f"base model folder '{config.base_model}' does not exist"
-    return None
+    """Why this config can't train on this machine, or None if it can: no GPU for a GPU
+    family, or a base model that is neither here nor to be had from the hub."""
+    if config.family != "pixel" and not cuda and not config.allow_cpu:
+        return f"the {config.family} trainer needs a CUDA GPU and none is available"
+    return missing_base_reason(config)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from bespoke_pipeline.pixelart.layout import SIZE
+
+#: Where one caption part ends and the next begins.
+PART_SEPARATOR = re.compile(r",\s+")
 
 
 @dataclass(frozen=True)
@@ -35,3 +40,14 @@ def read_package(path: Path) -> TrainingData:
             images.append(np.asarray(rgb)[factor // 2 :: factor, factor // 2 :: factor])
             captions.append(archive.read(name[:-4] + ".txt").decode("utf-8").strip())
     return TrainingData(np.stack(images), captions, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def shuffled_caption(caption: str, keep_tokens: int, generator: torch.Generator) -> str:
+    """kohya's `shuffle_caption`: the caption's parts after the first `keep_tokens` in a new
+    order each time, so no attribute is learnt by its position. Parts end at a comma
+    followed by a space; kohya splits at every comma, which would tear coordinates such
+    as "(8,12)" apart."""
+    parts = PART_SEPARATOR.split(caption.strip())
+    kept, rest = parts[:keep_tokens], parts[keep_tokens:]
+    order = torch.randperm(len(rest), generator=generator).tolist()
+    return ", ".join([*kept, *(rest[i] for i in order)])

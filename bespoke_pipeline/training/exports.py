@@ -33,11 +33,13 @@ def _modules(peft_state: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.T
     return modules
 
 
-def _kohya_entry(name: str, down: torch.Tensor, up: torch.Tensor, alpha: float) -> dict:
+def _kohya_entry(
+    name: str, down: torch.Tensor, up: torch.Tensor, alpha: float, prefix: str = "lora_unet"
+) -> dict:
     return {
-        f"lora_unet_{name}.lora_down.weight": down,
-        f"lora_unet_{name}.lora_up.weight": up,
-        f"lora_unet_{name}.alpha": torch.tensor(float(alpha)),
+        f"{prefix}_{name}.lora_down.weight": down,
+        f"{prefix}_{name}.lora_up.weight": up,
+        f"{prefix}_{name}.alpha": torch.tensor(float(alpha)),
     }
 
 
@@ -72,6 +74,24 @@ def kohya_unet(
             module = _stability_unet_path(module, stability_layers_per_block)
         name = module.replace(".", "_")
         kohya.update(_kohya_entry(name, parts["down"], parts["up"], alpha))
+    return kohya
+
+
+def kohya_text_encoder(
+    peft_state: dict[str, torch.Tensor], alpha: float, prefix: str
+) -> dict[str, torch.Tensor]:
+    """A CLIP text encoder's LoRA under kohya's names (`lora_te_text_model_encoder_layers_0_
+    self_attn_q_proj`; SDXL's two encoders use `lora_te1` and `lora_te2`): the module
+    paths of transformers' CLIPTextModel before version 5, which kept its layers under
+    `text_model.`. kohya has no place for a LoRA on the token embedding."""
+    kohya: dict[str, torch.Tensor] = {}
+    for module, parts in _modules(peft_state).items():
+        if "embedding" in module:
+            raise ExportError(f"{module}: kohya's text encoder layout has no embedding LoRA")
+        if not module.startswith("text_model."):
+            module = f"text_model.{module}"
+        name = module.replace(".", "_")
+        kohya.update(_kohya_entry(name, parts["down"], parts["up"], alpha, prefix))
     return kohya
 
 

@@ -31,7 +31,7 @@ Source = Literal["encoded", "memory", "disk"]
 @dataclass(frozen=True)
 class EncodedData:
     latents: dict[int, tuple[torch.Tensor, torch.Tensor | None]]  # side -> mean, std
-    prompts: dict[str, torch.Tensor]  # one row per caption, the empty caption last
+    prompts: dict[str, torch.Tensor]  # one row per caption, the empty caption last; or none
 
     @property
     def empty_caption_row(self) -> int:
@@ -57,11 +57,11 @@ def cache_key(
     dtype: torch.dtype,
     data: TrainingData,
     sides: list[Side],
-    tokens_only: bool = False,
+    prompt_tokens: int | None,
 ) -> str:
     """Everything the cached tensors depend on: the model (denoiser and VAE weights,
     text encoders and tokenizers), the precision they ran in, the data, the sides, and
-    whether prompts are kept as tokens or embeddings."""
+    how many tokens of each prompt were encoded (None: prompts are not cached)."""
     identity = {
         "family": type(family).__name__,
         "base": base_sha256,
@@ -69,7 +69,7 @@ def cache_key(
         "dtype": str(dtype),
         "data": data.sha256,
         "sides": [s.side for s in sides],
-        "prompts": "tokens" if tokens_only else "embeddings",
+        "prompt_tokens": prompt_tokens,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -81,11 +81,11 @@ def encoded_data(
     sides: list[Side],
     key: str,
     disk_dir: Path | None,
-    tokens_only: bool = False,
+    with_prompts: bool,
 ) -> tuple[EncodedData, Source]:
     """The encoding for `key`, from memory, disk or the encoders, in that order; written
-    to `disk_dir` (when given) if it isn't there yet. `tokens_only`: prompts are kept as
-    token ids, for a text encoder that trains and must run every step."""
+    to `disk_dir` (when given) if it isn't there yet. Without prompts when they must be
+    encoded every step (a text encoder that trains, shuffled captions)."""
     file = disk_dir / f"{key}.safetensors" if disk_dir else None
     source: Source
     if key in _MEMORY:
@@ -93,7 +93,7 @@ def encoded_data(
     elif file is not None and file.exists():
         _MEMORY[key], source = _from_tensors(load_file(file)), "disk"
     else:
-        _MEMORY[key], source = _encode(family, pipe, data, sides, tokens_only), "encoded"
+        _MEMORY[key], source = _encode(family, pipe, data, sides, with_prompts), "encoded"
     if file is not None and not file.exists():
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(".tmp")
@@ -108,7 +108,7 @@ def _encode(
     pipe: DiffusionPipeline,
     data: TrainingData,
     sides: list[Side],
-    tokens_only: bool,
+    with_prompts: bool,
 ) -> EncodedData:
     latents = {}
     for side in sides:
@@ -121,10 +121,9 @@ def _encode(
             torch.cat(means).cpu(),
             None if stds[0] is None else torch.cat(stds).cpu(),
         )
-    texts = [*data.captions, ""]
-    prompts = (
-        family.tokenize_prompts(pipe, texts) if tokens_only else family.encode_prompts(pipe, texts)
-    )
+    if not with_prompts:
+        return EncodedData(latents, {})
+    prompts = family.encode_prompts(pipe, [*data.captions, ""])
     return EncodedData(latents, {name: tensor.cpu() for name, tensor in prompts.items()})
 
 

@@ -28,7 +28,7 @@ from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.base_weights import (
-    base_model_folder,
+    base_model_source,
     denoiser_sha256,
     encoders_identity,
 )
@@ -40,9 +40,10 @@ from bespoke_pipeline.training.checkpoints import (
     save_checkpoint,
 )
 from bespoke_pipeline.training.config import TrainingConfig
-from bespoke_pipeline.training.data import TrainingData
+from bespoke_pipeline.training.data import TrainingData, shuffled_caption
 from bespoke_pipeline.training.families import family_for
-from bespoke_pipeline.training.families.base import Batch, ModelFamily, placement
+from bespoke_pipeline.training.families.base import Batch, Conditioning, ModelFamily, placement
+from bespoke_pipeline.training.kohya_metadata import build_kohya_metadata
 from bespoke_pipeline.training.latent_cache import cache_key, encoded_data
 from bespoke_pipeline.training.resolution import sample_side
 from bespoke_pipeline.training.step import TrainingStep
@@ -50,7 +51,6 @@ from bespoke_pipeline.training.step import TrainingStep
 SAMPLE_SEED = 1234
 #: Losses are read back from the GPU once per this many steps, not after every step.
 PROGRESS_EVERY = 10
-SAMPLE_STEPS = 20
 #: Sample tiles are shown at 4x the 24x24 grid, whatever side the model drew at.
 PREVIEW_SIDE = 4 * SIZE
 
@@ -83,11 +83,13 @@ def sample_prompts(trigger_word: str) -> dict[str, str]:
 
 
 def render_samples(
-    family: ModelFamily, pipe: DiffusionPipeline, prompts: dict[str, str], side: int
+    family: ModelFamily, pipe: DiffusionPipeline, conditioning: Conditioning, side: int
 ) -> Image.Image:
-    """One row: each reference prompt at a fixed seed, so epochs compare like for like."""
+    """One row: each reference prompt at a fixed seed and the family's usual sampler
+    settings, so epochs compare like for like."""
     generator = torch.Generator().manual_seed(SAMPLE_SEED)
-    images = family.render(pipe, list(prompts.values()), SAMPLE_STEPS, 1.0, generator, side)
+    steps, guidance = family.sample_settings
+    images = family.draw(pipe, conditioning, steps, guidance, generator, side)
     tiles = [i.resize((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.NEAREST) for i in images]
     return contact_sheet(tiles, columns=len(tiles), scale=PREVIEW_SIDE // SIZE)
 
@@ -114,16 +116,18 @@ class LoraTrainer:
         self.config_name = config_name
         self.data = data
         self.family = family_for(config)
-        base = base_model_folder(config)
+        base = base_model_source(config)
         self.base_sha256 = denoiser_sha256(base)
         self.run_dir = runs_dir / run_key(config, data, self.base_sha256)
         self.device, self.dtype = placement(config)
-        self.pipe = self.family.load(base, self.device, self.dtype)
+        self.pipe = self.family.load(base, self.device, self.dtype, config.base_model_config)
         for component in self.pipe.components.values():
             if isinstance(component, torch.nn.Module):
                 component.requires_grad_(False)
         self.denoiser = self.family.denoiser(self.pipe)
         self.text_encoder = self.family.text_encoder(self.pipe) if config.text_encoder_lr else None
+        # a trained text encoder or shuffled captions: prompts are encoded every step
+        self.encode_each_step = self.text_encoder is not None or config.shuffle_caption
         self.sides = self.family.sides(self.pipe, config.resolution)
         self.sample_side = sample_side(self.sides)
         for side in self.sides:
@@ -143,27 +147,40 @@ class LoraTrainer:
         # a module the export layout can't hold fails now, not after the first epoch
         lora_state = get_peft_model_state_dict(self.denoiser)
         self.family.export(lora_state, config.lora_alpha, self.denoiser)
-        tokens_only = self.text_encoder is not None
         key = cache_key(
             self.family,
             self.base_sha256,
-            encoders_identity(base),
+            encoders_identity(base, config.base_model_config),
             self.dtype,
             data,
             self.sides,
-            tokens_only,
+            None if self.encode_each_step else config.max_token_length,
         )
         disk = cache_dir if config.cache_latents_to_disk else None
         encoded, self.cache_source = encoded_data(
-            self.family, self.pipe, data, self.sides, key, disk, tokens_only
+            self.family, self.pipe, data, self.sides, key, disk, not self.encode_each_step
         )
         self.encoded = encoded.to(self.device)
+        self.sample_texts = list(sample_prompts(config.trigger_word).values())
+        self.sample_conditioning = None  # encoded at each epoch's samples while the encoder trains
+        if self.text_encoder is None:
+            self.sample_conditioning = self._sample_conditioning()
+        if not self.encode_each_step:
+            self.family.offload_text_encoders(self.pipe)
         self.generator = torch.Generator().manual_seed(config.seed)
+        self.started_at = time.time()
         log(self.summary())
+
+    def _sample_conditioning(self) -> Conditioning:
+        return self.family.sampling_conditioning(
+            self.pipe, self.sample_texts, self.family.sample_settings[1]
+        )
 
     def summary(self) -> str:
         """What this run will do, before the first step (diffusers' "running training")."""
         text = "text encoder trained" if self.text_encoder is not None else "text encoder frozen"
+        if self.config.shuffle_caption:
+            text += f", captions shuffled (first {self.config.keep_tokens} parts kept)"
         sides = "/".join(str(s.side) for s in self.sides)
         return (
             f"training {self.config_name}: {len(self.data.captions)} images at {sides} px, "
@@ -215,16 +232,27 @@ class LoraTrainer:
     def batch(self, side: int, rows: torch.Tensor) -> Batch:
         """The cached tensors of `rows` at `side`, with caption dropout applied."""
         drop = torch.rand(len(rows), generator=self.generator) < self.config.caption_dropout_rate
-        prompt_rows = torch.where(drop, self.encoded.empty_caption_row, rows).to(self.device)
         mean, std = self.encoded.latents[side]
         latents = mean[rows.to(self.device)]
         if std is not None:  # a fresh draw from each image's latent distribution
             draw = torch.randn(latents.shape, generator=self.generator).to(self.device)
             latents = latents + std[rows.to(self.device)] * draw
-        prompts = {name: t[prompt_rows] for name, t in self.encoded.prompts.items()}
-        if self.text_encoder is not None:  # trained: encoded now, with gradients
-            prompts = self.family.encode_tokens(self.pipe, prompts)
-        return Batch(latents, prompts, side)
+        if self.encode_each_step:
+            return Batch(latents, self._encode_now(rows, drop), side)
+        prompt_rows = torch.where(drop, self.encoded.empty_caption_row, rows).to(self.device)
+        return Batch(latents, {n: t[prompt_rows] for n, t in self.encoded.prompts.items()}, side)
+
+    def _encode_now(self, rows: torch.Tensor, drop: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The captions of `rows`, shuffled if the config says so, through the text encoder:
+        with gradients when it trains."""
+        texts = []
+        for row, dropped in zip(rows.tolist(), drop.tolist(), strict=True):
+            caption = "" if dropped else self.data.captions[row]
+            if caption and self.config.shuffle_caption:
+                caption = shuffled_caption(caption, self.config.keep_tokens, self.generator)
+            texts.append(caption)
+        with torch.set_grad_enabled(self.text_encoder is not None):
+            return self.family.encode_prompts(self.pipe, texts)
 
     def _train_epoch(
         self, epoch: int, bar: tqdm, started: float, on_progress: Callable[[Progress], None]
@@ -275,8 +303,8 @@ class LoraTrainer:
             self.denoiser.eval()
             if self.text_encoder is not None:
                 self.text_encoder.eval()
-            prompts = sample_prompts(self.config.trigger_word)
-            samples = render_samples(self.family, self.pipe, prompts, self.sample_side)
+            conditioning = self.sample_conditioning or self._sample_conditioning()
+            samples = render_samples(self.family, self.pipe, conditioning, self.sample_side)
         folder = None
         if epoch % self.config.save_every_n_epochs == 0 or epoch == self.epochs:
             folder = save_checkpoint(
@@ -298,16 +326,39 @@ class LoraTrainer:
                     "sides": [s.side for s in self.sides],
                     "code_version": __version__,
                 },
+                self._kohya_metadata(epoch, step),
                 text_encoder=self.text_encoder,
             )
         return EpochResult(epoch, step, mean_loss, folder, samples)
 
+    def _kohya_metadata(self, epoch: int, step: int) -> dict[str, str]:
+        return build_kohya_metadata(
+            self.config,
+            name=self.config_name,
+            epoch=epoch,
+            step=step,
+            total_epochs=self.epochs,
+            total_steps=self.epochs * self.steps_per_epoch,
+            captions=self.data.captions,
+            num_train_images=len(self.data.captions),
+            side=self.sample_side,
+            base_model_name=self.config.base_model,
+            started_at=self.started_at,
+            finished_at=time.time(),
+            prediction_type=self.pipe.scheduler.config.get("prediction_type"),
+        )
+
     def _training_state(self) -> dict:
-        return {
+        """Everything a resumed run draws from: on a GPU, LoRA dropout draws from CUDA's
+        own generators, so their states are saved too."""
+        state = {
             **self.step.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
 
     def _resume(self, folder: Path) -> None:
         weights = load_file(folder / DIFFUSERS_FILE)
@@ -325,3 +376,5 @@ class LoraTrainer:
         self.step.load_state_dict(state)
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -87,7 +87,8 @@ class TrainingStep:
         self.params = add_lora(denoiser, config, config.target_modules)
         groups = [{"params": self.params, "lr": config.learning_rate}]
         if text_encoder is not None and config.text_encoder_lr:
-            text_params = add_lora(text_encoder, config, config.text_encoder_target_modules)
+            modules = config.text_encoder_target_modules or family.text_encoder_modules
+            text_params = add_lora(text_encoder, config, modules)
             groups.append({"params": text_params, "lr": config.text_encoder_lr})
             self.params = [*self.params, *text_params]
         if config.gradient_checkpointing:
@@ -98,6 +99,7 @@ class TrainingStep:
             self.optimizer,
             num_warmup_steps=config.lr_warmup_steps,
             num_training_steps=total_steps,
+            num_cycles=config.lr_scheduler_num_cycles,
         )
         self.scaler = torch.amp.GradScaler(enabled=denoiser.dtype == torch.float16)
         self.attention_name, self._backends = family.attention()

@@ -1,4 +1,4 @@
-"""The `sdxl` and `flux-dev` partitions through the same assets as `pixel-tiny`: training,
+"""The `sd15`, `sdxl` and `flux-dev` partitions through the same assets as `pixel-tiny`: training,
 checkpoints, scores and promotion, on tiny random-weight models of the real classes."""
 
 import json
@@ -13,7 +13,7 @@ from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline_tests.conftest import tiny_family_config
 
-PARTITIONS = {"sdxl": "sdxl", "flux-dev": "flux"}  # partition -> family
+PARTITIONS = {"sd15-kohya": "sd15", "sdxl": "sdxl", "flux-dev": "flux"}  # partition -> family
 
 
 @pytest.fixture

@@ -5,12 +5,13 @@ from bespoke_pipeline.training.config import (
     ConfigError,
     config_names,
     load_config,
+    trainability,
     unavailable_reason,
 )
 
 
 def test_shipped_configs_are_valid_partitions():
-    assert config_names() == ["flux-dev", "pixel-tiny", "sdxl"]
+    assert config_names() == ["flux-dev", "pixel-tiny", "sd15-kohya", "sdxl"]
     tiny = load_config(CONFIG_DIR / "pixel-tiny.yaml")
     assert (tiny.family, tiny.num_train_epochs, tiny.lora_rank) == ("pixel", 10, 16)
     assert tiny.target_modules == ("to_k", "to_q", "to_v", "to_out.0")
@@ -65,10 +66,35 @@ def test_only_configs_this_machine_can_train_are_available():
     assert unavailable_reason(tiny, cuda=False) is None
     sdxl = load_config(CONFIG_DIR / "sdxl.yaml")
     assert "needs a CUDA GPU" in unavailable_reason(sdxl, cuda=False)
-    assert unavailable_reason(sdxl, cuda=True) is None  # a hub id resolves when training starts
-    assert unavailable_reason(sdxl.model_copy(update={"allow_cpu": True}), cuda=False) is None
-    missing = tiny.model_copy(update={"base_model": "data/base/nowhere"})
-    assert (
-        unavailable_reason(missing, cuda=False)
-        == "base model folder 'data/base/nowhere' does not exist"
+    # the tests run offline (HF_HUB_OFFLINE=1) and nothing is in the hub cache
+    assert "not in the local Hugging Face cache and the hub is offline" in unavailable_reason(
+        sdxl, cuda=True
     )
+    missing = tiny.model_copy(update={"base_model": "data/base/nowhere"})
+    assert unavailable_reason(missing, cuda=False) == (
+        "base model 'data/base/nowhere' is neither a local folder or file nor a hub id"
+    )
+
+
+def test_bespoke_run_skips_a_gated_hub_model_with_the_reason_and_trains_the_rest(
+    tmp_path, monkeypatch
+):
+    """On a GPU machine without HF_TOKEN, FLUX.1-dev must not stop pixel-tiny."""
+    import httpx
+    from huggingface_hub.errors import GatedRepoError
+
+    from bespoke_pipeline.training import base_weights
+
+    for name in ("flux-dev.yaml", "pixel-tiny.yaml"):
+        (tmp_path / name).write_text((CONFIG_DIR / name).read_text())
+
+    def gated(repo_id: str) -> None:
+        answer = httpx.Response(403, request=httpx.Request("GET", "https://huggingface.co"))
+        raise GatedRepoError(f"{repo_id} is gated", response=answer)
+
+    monkeypatch.setattr(base_weights.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(base_weights, "auth_check", gated)
+    found = trainability(cuda=True, config_dir=tmp_path)
+    assert found.trainable == ["pixel-tiny"]
+    assert "'black-forest-labs/FLUX.1-dev' is gated" in found.skipped["flux-dev"]
+    assert "HF_TOKEN" in found.skipped["flux-dev"]

@@ -139,7 +139,7 @@ def encoder_output(pipe: PixelPunkPipeline) -> torch.Tensor:
 def test_a_text_encoder_lora_trains_the_words_and_loads_with_the_checkpoint(tiny_base, tmp_path):
     config = micro_config(tiny_base, num_train_epochs=2, text_encoder_lr=5e-3)
     trainer = LoraTrainer(config, "micro", micro_data(), tmp_path)
-    assert set(trainer.encoded.prompts) == {"ids", "mask"}  # tokens cached, encoded per step
+    assert not trainer.encoded.prompts  # encoded every step, through the trained encoder
     trainer.train()
     saved = load_file(epoch_dir(trainer.run_dir, 2) / DIFFUSERS_FILE)
     text_keys = [k for k in saved if k.startswith("text_encoder.")]
@@ -202,13 +202,13 @@ def test_the_encoding_cache_key_covers_precision_and_text_encoders(tiny_base, tm
     encoders = encoders_identity(tiny_base)
 
     def key(**changes: object) -> str:
-        parts = {"encoders": encoders, "dtype": torch.float32, "tokens_only": False, **changes}
+        parts = {"encoders": encoders, "dtype": torch.float32, "tokens": 225, **changes}
         return cache_key(
             trainer.family, trainer.base_sha256, parts["encoders"], parts["dtype"],
-            trainer.data, trainer.sides, parts["tokens_only"],
+            trainer.data, trainer.sides, parts["tokens"],
         )  # fmt: skip
 
-    assert key() != key(dtype=torch.bfloat16) != key(tokens_only=True)
+    assert len({key(), key(dtype=torch.bfloat16), key(tokens=75), key(tokens=None)}) == 4
     copy = tmp_path / "copy"
     shutil.copytree(tiny_base, copy)
     assert encoders_identity(copy) == encoders

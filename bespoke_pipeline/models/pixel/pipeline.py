@@ -34,24 +34,30 @@ class PixelPunkPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.text_encoder(input_ids, attention_mask=attention_mask).last_hidden_state
 
+    def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The text encoder's states, and the mask that says which of them are words."""
+        ids, mask = self.tokenize(prompts)
+        return self.encode(ids, mask), mask
+
     @torch.no_grad()
     def __call__(
         self,
-        prompts: list[str],
+        prompts: list[str] | None = None,
         num_inference_steps: int = 20,
         guidance_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        prompt_embeds: tuple[torch.Tensor, torch.Tensor] | None = None,
+        negative_prompt_embeds: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> list[Image.Image]:
         """Guidance 1 by default (no second UNet pass); the evaluation measures which
-        guidance and step count suit each checkpoint and `bespoke generate` uses those."""
-        ids, mask = self.tokenize(list(prompts))
-        context = self.encode(ids, mask)
+        guidance and step count suit each checkpoint and `bespoke generate` uses those.
+        `prompt_embeds` (context, attention mask) stand in for prompts, as in diffusers."""
+        context, mask = prompt_embeds or self.encode_prompts(list(prompts))
         if guidance_scale != 1.0:
-            empty_ids, empty_mask = self.tokenize([""] * len(prompts))
-            uncond = self.encode(empty_ids, empty_mask)
+            uncond, empty_mask = negative_prompt_embeds or self.encode_prompts([""] * len(mask))
         size = self.unet.config.sample_size
         sample = torch.randn(
-            (len(prompts), self.unet.config.in_channels, size, size),
+            (len(context), self.unet.config.in_channels, size, size),
             generator=generator,
             device="cpu",
         ).to(self.device, self.unet.dtype)

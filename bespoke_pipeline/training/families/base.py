@@ -18,7 +18,16 @@ from PIL import Image
 from torch.nn.attention import SDPBackend
 
 from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.exports import kohya_text_encoder
 from bespoke_pipeline.training.resolution import Side, exact_sides
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Encoded prompts for sampling, and the empty prompt's when guidance uses it."""
+
+    prompts: dict[str, torch.Tensor]
+    negative: dict[str, torch.Tensor] | None
 
 
 @dataclass(frozen=True)
@@ -36,9 +45,25 @@ class ModelFamily(ABC):
     denoiser_name: ClassVar[str]  # the pipeline component the LoRA goes on
     #: what `save_lora_weights` calls the denoiser's layers
     lora_layers_argument: ClassVar[str]
+    #: (steps, guidance) of the per-epoch sample grid: what users of the family sample with
+    sample_settings: ClassVar[tuple[int, float]]
+    #: the sampler settings the evaluation tries on every checkpoint (guidance scales, steps)
+    sampler_grid: ClassVar[tuple[tuple[float, ...], tuple[int, ...]]]
 
-    def load(self, base: Path, device: torch.device, dtype: torch.dtype) -> DiffusionPipeline:
-        pipe = self.pipeline_class.from_pretrained(base, dtype=dtype).to(device)
+    def load(
+        self,
+        base: Path,
+        device: torch.device,
+        dtype: torch.dtype,
+        config_source: str | None = None,
+    ) -> DiffusionPipeline:
+        """A diffusers folder, or a single-file checkpoint whose component configs and
+        tokenizers come from `config_source` (a diffusers folder or cached hub id)."""
+        if base.is_file():
+            pipe = self.pipeline_class.from_single_file(base, config=config_source, dtype=dtype)
+        else:
+            pipe = self.pipeline_class.from_pretrained(base, dtype=dtype)
+        pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -88,19 +113,57 @@ class ModelFamily(ABC):
         side: int,
     ) -> list[Image.Image]:
         """What the model draws for `prompts` at `side` pixels, unprocessed."""
+        conditioning = self.sampling_conditioning(pipe, prompts, guidance_scale)
+        return self.draw(pipe, conditioning, steps, guidance_scale, generator, side)
+
+    def sampling_conditioning(
+        self, pipe: DiffusionPipeline, prompts: list[str], guidance_scale: float
+    ) -> Conditioning:
+        """The prompts' encodings, and the empty prompt's where guidance needs them: drawn
+        from these, sampling reads prompts exactly as training does (long ones whole) and
+        needs no text encoder once they are computed."""
+        with torch.no_grad():
+            return Conditioning(
+                self.encode_prompts(pipe, prompts),
+                self.negative_prompts(pipe, len(prompts)) if guidance_scale > 1 else None,
+            )
+
+    def negative_prompts(
+        self, pipe: DiffusionPipeline, count: int
+    ) -> dict[str, torch.Tensor] | None:
+        """The unconditional side of classifier-free guidance: the empty prompt."""
+        return self.encode_prompts(pipe, [""] * count)
+
+    def draw(
+        self,
+        pipe: DiffusionPipeline,
+        conditioning: Conditioning,
+        steps: int,
+        guidance_scale: float,
+        generator: torch.Generator,
+        side: int,
+    ) -> list[Image.Image]:
         return pipe(
-            prompt=prompts,
-            height=side,
-            width=side,
+            **self.pipeline_inputs(conditioning, side),
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
             generator=generator,
-            **self.render_options(pipe),
         ).images
 
-    def render_options(self, pipe: DiffusionPipeline) -> dict[str, object]:
-        """Further arguments of the pipeline's call."""
-        return {}
+    def pipeline_inputs(self, conditioning: Conditioning, side: int) -> dict[str, object]:
+        """`encode_prompts`' tensors under the names diffusers' pipelines take (a pooled
+        embedding too where the family has one), and the side."""
+        prompts, negative = conditioning.prompts, conditioning.negative
+        inputs: dict[str, object] = {
+            "prompt_embeds": prompts["embeds"],
+            "negative_prompt_embeds": negative and negative["embeds"],
+            "height": side,
+            "width": side,
+        }
+        if "pooled" in prompts:
+            inputs["pooled_prompt_embeds"] = prompts["pooled"]
+            inputs["negative_pooled_prompt_embeds"] = negative and negative["pooled"]
+        return inputs
 
     @abstractmethod
     def export(
@@ -123,17 +186,29 @@ class ModelFamily(ABC):
             f"text_encoder_lr: the {type(self).__name__} cannot train its text encoder yet"
         )
 
-    def tokenize_prompts(
-        self, pipe: DiffusionPipeline, prompts: list[str]
-    ) -> dict[str, torch.Tensor]:
-        """What is cached for prompts when the text encoder trains: token ids, not outputs."""
-        raise NotImplementedError
+    #: The text encoder's modules a LoRA goes on when the config names none: CLIP's
+    #: attention and MLP, as kohya trains them.
+    text_encoder_modules: ClassVar[tuple[str, ...]] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "out_proj",
+        "fc1",
+        "fc2",
+    )
 
-    def encode_tokens(
-        self, pipe: DiffusionPipeline, tokens: dict[str, torch.Tensor]
+    def export_text_encoder(
+        self, lora_state: dict[str, torch.Tensor], alpha: float
     ) -> dict[str, torch.Tensor]:
-        """`encode_prompts`' result from cached tokens, with gradients (every step)."""
-        raise NotImplementedError
+        """The text encoder's LoRA in the kohya file, under kohya's `lora_te_` names."""
+        return kohya_text_encoder(lora_state, alpha, "lora_te")
+
+    def offload_text_encoders(self, pipe: DiffusionPipeline) -> None:
+        """Move the text encoders off the GPU: once prompts are encoded, training and its
+        samples need only their outputs (T5-XXL alone holds 9 GB)."""
+        for name, component in pipe.components.items():
+            if name.startswith("text_encoder") and isinstance(component, torch.nn.Module):
+                component.to("cpu")
 
     def save_lora(
         self,

@@ -1,10 +1,12 @@
-"""The DDPM loss that UNet families share (the embedded pixel model and SDXL): uniform
+"""The DDPM loss that UNet families share (the embedded pixel model, SD 1.x, SDXL): uniform
 timesteps, the target the base model's scheduler names (noise, or velocity as in SD 2.x and
-the embedded model), optional noise offset and min-SNR weighting."""
+the embedded model), optional noise offset, multires noise and min-SNR weighting."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from diffusers import DDPMScheduler
@@ -12,6 +14,28 @@ from diffusers.training_utils import compute_snr
 
 from bespoke_pipeline.models.targets import denoising_target
 from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.families.base import Batch, ModelFamily
+
+
+def multires_noise(
+    noise: torch.Tensor, iterations: int, discount: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Pyramid noise (kohya's `multires_noise_iterations`): coarser noise upsampled onto
+    the fine, each level `discount` times weaker, rescaled to unit variance. Plain noise
+    leaves an image's coarse structure (a background's colour, a head's shape) almost
+    intact at most timesteps, so a model learns it slowly; coarse noise destroys it too."""
+    batch, channels, height, width = noise.shape
+    for level in range(1, iterations + 1):
+        shrink = (2 + 2 * torch.rand((), generator=generator).item()) ** level
+        size = (max(1, int(height / shrink)), max(1, int(width / shrink)))
+        coarse = torch.randn((batch, channels, *size), generator=generator)
+        upsampled = torch.nn.functional.interpolate(
+            coarse, size=(height, width), mode="bilinear", align_corners=False
+        )
+        noise = noise + upsampled * discount**level
+        if min(size) == 1:
+            break
+    return noise / noise.std()
 
 
 def ddpm_loss(
@@ -30,7 +54,12 @@ def ddpm_loss(
     """
     batch, channels = clean.shape[:2]
     device = clean.device
-    noise = torch.randn(clean.shape, generator=generator).to(device)
+    noise = torch.randn(clean.shape, generator=generator)
+    if config.multires_noise_iterations:
+        noise = multires_noise(
+            noise, config.multires_noise_iterations, config.multires_noise_discount, generator
+        )
+    noise = noise.to(device)
     if config.noise_offset:
         offset = torch.randn((batch, channels, 1, 1), generator=generator).to(device)
         noise = noise + config.noise_offset * offset
@@ -46,3 +75,27 @@ def ddpm_loss(
         velocity = schedule.config.prediction_type == "v_prediction"
         per_sample = per_sample * snr.clamp(max=config.snr_gamma) / (snr + 1 if velocity else snr)
     return per_sample.mean()
+
+
+class DdpmFamily(ModelFamily):
+    """A family trained with `ddpm_loss`: it says only how its denoiser is called."""
+
+    def training_schedule(self, scheduler_config: dict) -> DDPMScheduler:
+        return DDPMScheduler.from_config(scheduler_config)
+
+    def loss(
+        self,
+        denoiser: torch.nn.Module,
+        schedule: DDPMScheduler,
+        batch: Batch,
+        generator: torch.Generator,
+        config: TrainingConfig,
+    ) -> torch.Tensor:
+        predict = partial(self.predict, denoiser, batch)
+        return ddpm_loss(predict, batch.latents, schedule, generator, config)
+
+    @abstractmethod
+    def predict(
+        self, denoiser: torch.nn.Module, batch: Batch, noisy: torch.Tensor, timesteps: torch.Tensor
+    ) -> torch.Tensor:
+        """The denoiser's output for noisy latents, conditioned on the batch's prompts."""

@@ -29,6 +29,8 @@ class FluxFamily(ModelFamily):
     pipeline_class = FluxPipeline
     denoiser_name = "transformer"
     lora_layers_argument = "transformer_lora_layers"
+    sample_settings = (24, 3.5)
+    sampler_grid = ((3.5,), (20, 28))  # FLUX-dev's embedded guidance, its usual steps
 
     def model_multiple(self, vae: AutoencoderKL, denoiser: torch.nn.Module) -> int:
         return vae_scale_factor(vae) * 2  # latents are packed in 2x2 patches
@@ -80,8 +82,9 @@ class FluxFamily(ModelFamily):
         predicted = FluxPipeline._unpack_latents(predicted, height, width, vae_scale_factor=1)
         return (predicted.float() - (noise - clean)).pow(2).mean()
 
-    def render_options(self, pipe: FluxPipeline) -> dict[str, object]:
-        return {"max_sequence_length": _sequence_length(pipe)}
+    def negative_prompts(self, pipe: FluxPipeline, count: int) -> None:
+        """None: FLUX-dev's guidance is an input of the transformer, not a second pass."""
+        return None
 
     def export(
         self, lora_state: dict[str, torch.Tensor], alpha: float, denoiser: torch.nn.Module

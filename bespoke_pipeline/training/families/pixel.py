@@ -4,20 +4,20 @@ there is nothing to upscale."""
 from __future__ import annotations
 
 import torch
-from diffusers import DDPMScheduler
 from PIL import Image
 
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
-from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.exports import kohya_unet
-from bespoke_pipeline.training.families.base import Batch, ModelFamily
-from bespoke_pipeline.training.families.ddpm import ddpm_loss
+from bespoke_pipeline.training.families.base import Batch, Conditioning, ModelFamily
+from bespoke_pipeline.training.families.ddpm import DdpmFamily
 
 
-class PixelFamily(ModelFamily):
+class PixelFamily(DdpmFamily):
     pipeline_class = PixelPunkPipeline
     denoiser_name = "unet"
     lora_layers_argument = "unet_lora_layers"
+    sample_settings = (20, 1.0)
+    sampler_grid = ((1.0, 3.0), (6, 10))  # a 24x24 pixel-space model needs few steps
 
     def model_multiple(self, vae: None, denoiser: torch.nn.Module) -> int:
         return 1
@@ -25,61 +25,60 @@ class PixelFamily(ModelFamily):
     def encode_prompts(
         self, pipe: PixelPunkPipeline, prompts: list[str]
     ) -> dict[str, torch.Tensor]:
-        ids, mask = pipe.tokenize(prompts)
-        return {"context": pipe.encode(ids, mask), "mask": mask}
+        context, mask = pipe.encode_prompts(prompts)
+        return {"context": context, "mask": mask}
+
+    #: and its token embeddings: the base model has never seen the trigger word
+    text_encoder_modules = (*ModelFamily.text_encoder_modules, "token_embedding")
 
     def text_encoder(self, pipe: PixelPunkPipeline) -> torch.nn.Module:
         return pipe.text_encoder
 
-    def tokenize_prompts(
-        self, pipe: PixelPunkPipeline, prompts: list[str]
+    def export_text_encoder(
+        self, lora_state: dict[str, torch.Tensor], alpha: float
     ) -> dict[str, torch.Tensor]:
-        ids, mask = pipe.tokenize(prompts)
-        return {"ids": ids, "mask": mask}
-
-    def encode_tokens(
-        self, pipe: PixelPunkPipeline, tokens: dict[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
-        return {"context": pipe.encode(tokens["ids"], tokens["mask"]), "mask": tokens["mask"]}
+        """Nothing: no other tool loads the embedded model, and kohya's layout has no place
+        for its token-embedding LoRA; the diffusers file holds the text encoder's LoRA."""
+        return {}
 
     def encode_images(
         self, pipe: PixelPunkPipeline, pixels: torch.Tensor
     ) -> tuple[torch.Tensor, None]:
         return pixels, None
 
-    def training_schedule(self, scheduler_config: dict) -> DDPMScheduler:
-        return DDPMScheduler.from_config(scheduler_config)
-
-    def loss(
-        self,
-        denoiser: torch.nn.Module,
-        schedule: DDPMScheduler,
-        batch: Batch,
-        generator: torch.Generator,
-        config: TrainingConfig,
+    def predict(
+        self, denoiser: torch.nn.Module, batch: Batch, noisy: torch.Tensor, timesteps: torch.Tensor
     ) -> torch.Tensor:
-        def predict(noisy: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-            return denoiser(
-                noisy.to(denoiser.dtype),
-                timesteps,
-                batch.prompts["context"],
-                encoder_attention_mask=batch.prompts["mask"],
-            ).sample
+        return denoiser(
+            noisy.to(denoiser.dtype),
+            timesteps,
+            batch.prompts["context"],
+            encoder_attention_mask=batch.prompts["mask"],
+        ).sample
 
-        return ddpm_loss(predict, batch.latents, schedule, generator, config)
-
-    def render(
+    def draw(
         self,
         pipe: PixelPunkPipeline,
-        prompts: list[str],
+        conditioning: Conditioning,
         steps: int,
         guidance_scale: float,
         generator: torch.Generator,
         side: int,
     ) -> list[Image.Image]:
+        """The pipeline returns its images as they are, at its one side."""
         return pipe(
-            prompts, num_inference_steps=steps, guidance_scale=guidance_scale, generator=generator
+            **self.pipeline_inputs(conditioning, side),
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=generator,
         )
+
+    def pipeline_inputs(self, conditioning: Conditioning, side: int) -> dict[str, object]:
+        negative = conditioning.negative
+        return {
+            "prompt_embeds": (conditioning.prompts["context"], conditioning.prompts["mask"]),
+            "negative_prompt_embeds": negative and (negative["context"], negative["mask"]),
+        }
 
     def export(
         self, lora_state: dict[str, torch.Tensor], alpha: float, denoiser: torch.nn.Module
