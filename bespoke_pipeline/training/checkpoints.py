@@ -23,11 +23,10 @@ from pathlib import Path
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
-from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file
 
 from bespoke_pipeline.dataset.images import file_digest
-from bespoke_pipeline.training.families.base import ModelFamily
+from bespoke_pipeline.training.families.base import ModelFamily, lora_tensors
 from bespoke_pipeline.training.kohya_metadata import save_kohya_file
 
 DIFFUSERS_FILE = "pytorch_lora_weights.safetensors"
@@ -53,7 +52,7 @@ def save_checkpoint(
     training_state: dict,
     sidecar: dict,
     kohya_metadata: dict[str, str],
-    text_encoder: torch.nn.Module | None = None,
+    text_encoders: dict[str, torch.nn.Module],
 ) -> Path:
     """`kohya_metadata`: the `ss_*`/`modelspec.*` keys the kohya file carries, for the
     tools that read them (`training/kohya_metadata.py`)."""
@@ -61,11 +60,11 @@ def save_checkpoint(
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tensors = _lora_tensors(denoiser)
-    family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE, text_encoder)
+    tensors = lora_tensors(denoiser)
+    family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE, text_encoders)
     kohya = family.export(tensors, alpha, denoiser)
-    if text_encoder is not None:
-        kohya.update(family.export_text_encoder(_lora_tensors(text_encoder), alpha))
+    text_states = {name: lora_tensors(encoder) for name, encoder in text_encoders.items()}
+    kohya.update(family.export_text_encoders(text_states, alpha))
     save_kohya_file(kohya, tmp / KOHYA_FILE, kohya_metadata)
     torch.save(training_state, tmp / STATE_FILE)
     files = {
@@ -81,13 +80,6 @@ def save_checkpoint(
         if older < epoch:
             (epoch_dir(run_dir, older) / STATE_FILE).unlink(missing_ok=True)
     return final
-
-
-def _lora_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {
-        k: v.detach().to("cpu", torch.float32).contiguous()
-        for k, v in get_peft_model_state_dict(model).items()
-    }
 
 
 def completed_epochs(run_dir: Path) -> list[int]:

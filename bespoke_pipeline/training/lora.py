@@ -125,9 +125,9 @@ class LoraTrainer:
             if isinstance(component, torch.nn.Module):
                 component.requires_grad_(False)
         self.denoiser = self.family.denoiser(self.pipe)
-        self.text_encoder = self.family.text_encoder(self.pipe) if config.text_encoder_lr else None
+        self.text_encoders = self.family.text_encoders(self.pipe) if config.text_encoder_lr else {}
         # a trained text encoder or shuffled captions: prompts are encoded every step
-        self.encode_each_step = self.text_encoder is not None or config.shuffle_caption
+        self.encode_each_step = bool(self.text_encoders) or config.shuffle_caption
         self.sides = self.family.sides(self.pipe, config.resolution)
         self.sample_side = sample_side(self.sides)
         for side in self.sides:
@@ -142,7 +142,7 @@ class LoraTrainer:
             config,
             self.epochs * self.steps_per_epoch,
             self.device,
-            self.text_encoder,
+            list(self.text_encoders.values()),
         )
         # a module the export layout can't hold fails now, not after the first epoch
         lora_state = get_peft_model_state_dict(self.denoiser)
@@ -163,7 +163,7 @@ class LoraTrainer:
         self.encoded = encoded.to(self.device)
         self.sample_texts = list(sample_prompts(config.trigger_word).values())
         self.sample_conditioning = None  # encoded at each epoch's samples while the encoder trains
-        if self.text_encoder is None:
+        if not self.text_encoders:
             self.sample_conditioning = self._sample_conditioning()
         if not self.encode_each_step:
             self.family.offload_text_encoders(self.pipe)
@@ -178,7 +178,7 @@ class LoraTrainer:
 
     def summary(self) -> str:
         """What this run will do, before the first step (diffusers' "running training")."""
-        text = "text encoder trained" if self.text_encoder is not None else "text encoder frozen"
+        text = "text encoder trained" if self.text_encoders else "text encoder frozen"
         if self.config.shuffle_caption:
             text += f", captions shuffled (first {self.config.keep_tokens} parts kept)"
         sides = "/".join(str(s.side) for s in self.sides)
@@ -251,15 +251,14 @@ class LoraTrainer:
             if caption and self.config.shuffle_caption:
                 caption = shuffled_caption(caption, self.config.keep_tokens, self.generator)
             texts.append(caption)
-        with torch.set_grad_enabled(self.text_encoder is not None):
+        with torch.set_grad_enabled(bool(self.text_encoders)):
             return self.family.encode_prompts(self.pipe, texts)
 
     def _train_epoch(
         self, epoch: int, bar: tqdm, started: float, on_progress: Callable[[Progress], None]
     ) -> list[float]:
-        self.denoiser.train()
-        if self.text_encoder is not None:
-            self.text_encoder.train()
+        for model in (self.denoiser, *self.text_encoders.values()):
+            model.train()
         batches = self._batches()
         losses: list[float] = []
         pending: list[tuple[torch.Tensor, int, float]] = []  # loss on the device, step, lr
@@ -300,9 +299,8 @@ class LoraTrainer:
         step = epoch * self.steps_per_epoch
         samples = None
         if epoch % self.config.validation_epochs == 0 or epoch == self.epochs:
-            self.denoiser.eval()
-            if self.text_encoder is not None:
-                self.text_encoder.eval()
+            for model in (self.denoiser, *self.text_encoders.values()):
+                model.eval()
             conditioning = self.sample_conditioning or self._sample_conditioning()
             samples = render_samples(self.family, self.pipe, conditioning, self.sample_side)
         folder = None
@@ -327,7 +325,7 @@ class LoraTrainer:
                     "code_version": __version__,
                 },
                 self._kohya_metadata(epoch, step),
-                text_encoder=self.text_encoder,
+                self.text_encoders,
             )
         return EpochResult(epoch, step, mean_loss, folder, samples)
 
@@ -363,8 +361,7 @@ class LoraTrainer:
     def _resume(self, folder: Path) -> None:
         weights = load_file(folder / DIFFUSERS_FILE)
         parts = [(self.denoiser, f"{self.family.denoiser_name}.")]
-        if self.text_encoder is not None:
-            parts.append((self.text_encoder, "text_encoder."))
+        parts += [(encoder, f"{name}.") for name, encoder in self.text_encoders.items()]
         for model, prefix in parts:
             mine = {
                 k.removeprefix(prefix): v.to(self.device)

@@ -80,15 +80,15 @@ class TrainingStep:
         config: TrainingConfig,
         total_steps: int,
         device: torch.device,
-        text_encoder: torch.nn.Module | None = None,
+        text_encoders: list[torch.nn.Module] | tuple[()] = (),
     ) -> None:
         self.family, self.denoiser, self.schedule, self.config = family, denoiser, schedule, config
         torch.manual_seed(config.seed)  # LoRA init draws from the global generator
         self.params = add_lora(denoiser, config, config.target_modules)
         groups = [{"params": self.params, "lr": config.learning_rate}]
-        if text_encoder is not None and config.text_encoder_lr:
-            modules = config.text_encoder_target_modules or family.text_encoder_modules
-            text_params = add_lora(text_encoder, config, modules)
+        modules = config.text_encoder_target_modules or family.text_encoder_modules
+        text_params = [p for e in text_encoders for p in add_lora(e, config, modules)]
+        if text_params:
             groups.append({"params": text_params, "lr": config.text_encoder_lr})
             self.params = [*self.params, *text_params]
         if config.gradient_checkpointing:

@@ -203,3 +203,23 @@ def test_a_single_file_checkpoint_trains_like_its_diffusers_folder(tiny_bases, t
         for name, config in (("folder", from_folder), ("file", from_file))
     ]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_sdxl_trains_both_text_encoders_and_exports_them_as_te1_and_te2(tiny_bases, tmp_path):
+    config = config_for(tiny_bases, "sdxl", num_train_epochs=1, text_encoder_lr=1e-3)
+    trainer = LoraTrainer(config, "sdxl", micro_data(), tmp_path)
+    trainer.train()
+    folder = epoch_dir(trainer.run_dir, 1)
+    saved = load_file(folder / DIFFUSERS_FILE)
+    assert any(k.startswith("text_encoder.") for k in saved)
+    assert any(k.startswith("text_encoder_2.") for k in saved)
+    kohya = load_file(folder / KOHYA_FILE)
+    assert any(k.startswith("lora_te1_text_model_encoder_layers_0") for k in kohya)
+    assert any(k.startswith("lora_te2_text_model_encoder_layers_0") for k in kohya)
+
+    pipe = load_base(config)
+    base = family_for(config).encode_prompts(pipe, [CAPTION])
+    load_checkpoint(pipe, folder)
+    trained = family_for(config).encode_prompts(pipe, [CAPTION])
+    assert not torch.allclose(trained["embeds"], base["embeds"], atol=1e-4)
+    assert not torch.allclose(trained["pooled"], base["pooled"], atol=1e-4)

@@ -151,14 +151,14 @@ def test_a_text_encoder_lora_trains_the_words_and_loads_with_the_checkpoint(tiny
     pipe.load_lora_weights(epoch_dir(trainer.run_dir, 2), weight_name=DIFFUSERS_FILE)
     trained = encoder_output(pipe)
     assert not torch.allclose(trained, base, atol=1e-4)  # the words mean something new
-    trainer.text_encoder.eval()
+    trainer.text_encoders["text_encoder"].eval()
     torch.testing.assert_close(encoder_output(trainer.pipe), trained)
 
 
 def test_a_frozen_text_encoder_is_run_once_and_cached(tiny_base, tmp_path):
     trainer = LoraTrainer(micro_config(tiny_base), "micro", micro_data(), tmp_path)
     assert set(trainer.encoded.prompts) == {"context", "mask"}
-    assert trainer.text_encoder is None
+    assert not trainer.text_encoders
 
 
 def test_a_diverging_loss_stops_training_and_says_what_to_change(tiny_base, tmp_path):

@@ -180,11 +180,17 @@ class ModelFamily(ABC):
         multiple = self.model_multiple(getattr(pipe, "vae", None), self.denoiser(pipe))
         return exact_sides(resolution, multiple)
 
-    def text_encoder(self, pipe: DiffusionPipeline) -> torch.nn.Module:
-        """The text encoder a `text_encoder_lr` config trains."""
-        raise ValueError(
-            f"text_encoder_lr: the {type(self).__name__} cannot train its text encoder yet"
-        )
+    #: The pipeline's text encoders a `text_encoder_lr` config trains, each with its name
+    #: in kohya's files (`lora_te`, SDXL's `lora_te1` and `lora_te2`); none: it can't.
+    text_encoder_names: ClassVar[dict[str, str]] = {}
+
+    def text_encoders(self, pipe: DiffusionPipeline) -> dict[str, torch.nn.Module]:
+        """The text encoders a `text_encoder_lr` config trains, by pipeline component."""
+        if not self.text_encoder_names:
+            raise ValueError(
+                f"text_encoder_lr: the {type(self).__name__} cannot train its text encoder"
+            )
+        return {name: getattr(pipe, name) for name in self.text_encoder_names}
 
     #: The text encoder's modules a LoRA goes on when the config names none: CLIP's
     #: attention and MLP, as kohya trains them.
@@ -197,11 +203,14 @@ class ModelFamily(ABC):
         "fc2",
     )
 
-    def export_text_encoder(
-        self, lora_state: dict[str, torch.Tensor], alpha: float
+    def export_text_encoders(
+        self, lora_states: dict[str, dict[str, torch.Tensor]], alpha: float
     ) -> dict[str, torch.Tensor]:
-        """The text encoder's LoRA in the kohya file, under kohya's `lora_te_` names."""
-        return kohya_text_encoder(lora_state, alpha, "lora_te")
+        """The text encoders' LoRAs in the kohya file, under kohya's names."""
+        kohya: dict[str, torch.Tensor] = {}
+        for name, state in lora_states.items():
+            kohya.update(kohya_text_encoder(state, alpha, self.text_encoder_names[name]))
+        return kohya
 
     def offload_text_encoders(self, pipe: DiffusionPipeline) -> None:
         """Move the text encoders off the GPU: once prompts are encoded, training and its
@@ -216,7 +225,7 @@ class ModelFamily(ABC):
         lora_state: dict[str, torch.Tensor],
         denoiser: torch.nn.Module,
         weight_name: str,
-        text_encoder: torch.nn.Module | None = None,
+        text_encoders: dict[str, torch.nn.Module],
     ) -> None:
         """The peft adapter config goes into the file's metadata: without it, loaders
         assume alpha = rank and scale any other alpha wrongly."""
@@ -225,15 +234,18 @@ class ModelFamily(ABC):
             self.lora_layers_argument: lora_state,
             metadata_argument: denoiser.peft_config["default"].to_dict(),
         }
-        if text_encoder is not None:
-            layers["text_encoder_lora_layers"] = {
-                k: v.detach().to("cpu", torch.float32).contiguous()
-                for k, v in get_peft_model_state_dict(text_encoder).items()
-            }
-            layers["text_encoder_lora_adapter_metadata"] = text_encoder.peft_config[
-                "default"
-            ].to_dict()
+        for name, encoder in text_encoders.items():
+            layers[f"{name}_lora_layers"] = lora_tensors(encoder)
+            layers[f"{name}_lora_adapter_metadata"] = encoder.peft_config["default"].to_dict()
         self.pipeline_class.save_lora_weights(folder, **layers, weight_name=weight_name)
+
+
+def lora_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A model's LoRA weights as saved: float32 on the CPU, whatever they trained in."""
+    return {
+        k: v.detach().to("cpu", torch.float32).contiguous()
+        for k, v in get_peft_model_state_dict(model).items()
+    }
 
 
 def placement(config: TrainingConfig) -> tuple[torch.device, torch.dtype]:

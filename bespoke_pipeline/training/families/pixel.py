@@ -31,11 +31,10 @@ class PixelFamily(DdpmFamily):
     #: and its token embeddings: the base model has never seen the trigger word
     text_encoder_modules = (*ModelFamily.text_encoder_modules, "token_embedding")
 
-    def text_encoder(self, pipe: PixelPunkPipeline) -> torch.nn.Module:
-        return pipe.text_encoder
+    text_encoder_names = {"text_encoder": "lora_te"}
 
-    def export_text_encoder(
-        self, lora_state: dict[str, torch.Tensor], alpha: float
+    def export_text_encoders(
+        self, lora_states: dict[str, dict[str, torch.Tensor]], alpha: float
     ) -> dict[str, torch.Tensor]:
         """Nothing: no other tool loads the embedded model, and kohya's layout has no place
         for its token-embedding LoRA; the diffusers file holds the text encoder's LoRA."""

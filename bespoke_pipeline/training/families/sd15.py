@@ -33,8 +33,7 @@ class Sd15Family(DdpmFamily):
         embeds, _ = encode_windows(pipe.text_encoder, ids, "last")
         return {"embeds": embeds}
 
-    def text_encoder(self, pipe: StableDiffusionPipeline) -> torch.nn.Module:
-        return pipe.text_encoder
+    text_encoder_names = {"text_encoder": "lora_te"}
 
     def predict(
         self, denoiser: torch.nn.Module, batch: Batch, noisy: torch.Tensor, timesteps: torch.Tensor

@@ -28,6 +28,7 @@ class SdxlFamily(DdpmFamily):
     pipeline_class = StableDiffusionXLPipeline
     denoiser_name = "unet"
     lora_layers_argument = "unet_lora_layers"
+    text_encoder_names = {"text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
     sample_settings = (25, 6.0)
     sampler_grid = ((5.0, 7.5), (20, 30))
 
