@@ -17,12 +17,14 @@ from bespoke_pipeline.training.checkpoints import (
     read_sidecar,
 )
 from bespoke_pipeline.training.config import (
+    TrainingConfig,
     config_names,
     config_notes,
     config_path,
     unavailable_reason,
 )
-from bespoke_pipeline.training.data import read_package
+from bespoke_pipeline.training.data import TrainingData, read_package
+from bespoke_pipeline.training.imports import CheckpointImportError, import_checkpoints
 from bespoke_pipeline.training.lora import LoraTrainer
 
 GROUP = "training"
@@ -70,6 +72,8 @@ def lora(
     if reason:
         raise dg.Failure(description=f"{name}: {reason}")
     data = read_package(Path(training_package["path"]))
+    if config.import_from is not None:
+        return _imported(context, name, config, data, store, mlflow)
     trainer = LoraTrainer(
         config, name, data, store.folder_for(context), store.cache_dir, log=context.log.info
     )
@@ -104,6 +108,47 @@ def lora(
         "config_digest": config.digest(),
     }
     metadata["final_loss"] = dg.MetadataValue.float(final["mean_loss"])
+    return dg.Output(value, metadata=metadata)
+
+
+def _imported(
+    context: dg.AssetExecutionContext,
+    name: str,
+    config: TrainingConfig,
+    data: TrainingData,
+    store: ArtifactStore,
+    mlflow: MlflowResource,
+) -> dg.Output[dict]:
+    """A config with `import_from`: the epochs trained elsewhere, made checkpoints."""
+    try:
+        run_dir, epochs = import_checkpoints(
+            config, name, data, store.folder_for(context), log=context.log.info
+        )
+    except CheckpointImportError as error:
+        raise dg.Failure(description=f"{name}: {error}") from error
+    sources = pd.DataFrame([{"epoch": e.epoch, "file": e.source.name} for e in epochs])
+    with mlflow.run_for(context) as run:
+        run.log_params(
+            {
+                "config_name": name,
+                **config.model_dump(mode="json"),
+                "epochs": len(epochs),
+                "dataset_sha256": data.sha256,
+            }
+        )
+        run.log_table(sources, "imported_files.csv")
+    value = {
+        "run_dir": str(run_dir),
+        "config_name": name,
+        "epochs": epochs[-1].epoch,
+        "final_loss": None,
+        "config_digest": config.digest(),
+    }
+    metadata = {
+        "imported_epochs": dg.MetadataValue.int(len(epochs)),
+        "imported_files": markdown_table(sources),
+        "mlflow_run_id": dg.MetadataValue.text(run.run_id),
+    }
     return dg.Output(value, metadata=metadata)
 
 

@@ -56,17 +56,33 @@ def save_checkpoint(
 ) -> Path:
     """`kohya_metadata`: the `ss_*`/`modelspec.*` keys the kohya file carries, for the
     tools that read them (`training/kohya_metadata.py`)."""
+
+    def write(folder: Path) -> None:
+        tensors = lora_tensors(denoiser)
+        family.save_lora(folder, tensors, denoiser, DIFFUSERS_FILE, text_encoders)
+        kohya = family.export(tensors, alpha, denoiser)
+        text_states = {name: lora_tensors(encoder) for name, encoder in text_encoders.items()}
+        kohya.update(family.export_text_encoders(text_states, alpha))
+        save_kohya_file(kohya, folder / KOHYA_FILE, kohya_metadata)
+        torch.save(training_state, folder / STATE_FILE)
+
+    final = write_checkpoint_folder(run_dir, epoch, write, sidecar)
+    for older in completed_epochs(run_dir):  # resuming needs only the newest state
+        if older < epoch:
+            (epoch_dir(run_dir, older) / STATE_FILE).unlink(missing_ok=True)
+    return final
+
+
+def write_checkpoint_folder(
+    run_dir: Path, epoch: int, write: Callable[[Path], None], sidecar: dict
+) -> Path:
+    """The epoch's folder, whole or not at all: `write` fills a temp folder with the
+    weights files, the sidecar records their sizes and hashes, then it is renamed in."""
     final = epoch_dir(run_dir, epoch)
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    tensors = lora_tensors(denoiser)
-    family.save_lora(tmp, tensors, denoiser, DIFFUSERS_FILE, text_encoders)
-    kohya = family.export(tensors, alpha, denoiser)
-    text_states = {name: lora_tensors(encoder) for name, encoder in text_encoders.items()}
-    kohya.update(family.export_text_encoders(text_states, alpha))
-    save_kohya_file(kohya, tmp / KOHYA_FILE, kohya_metadata)
-    torch.save(training_state, tmp / STATE_FILE)
+    write(tmp)
     files = {
         n: {"bytes": (tmp / n).stat().st_size, "sha256": file_digest(tmp / n)}
         for n in WEIGHTS_FILES
@@ -76,9 +92,6 @@ def save_checkpoint(
     )
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    for older in completed_epochs(run_dir):  # resuming needs only the newest state
-        if older < epoch:
-            (epoch_dir(run_dir, older) / STATE_FILE).unlink(missing_ok=True)
     return final
 
 

@@ -45,6 +45,12 @@ class TrainingConfig(BaseModel):
         "whose component configs and tokenizers go with it (default: the repo diffusers "
         "guesses from the file, which must then be in the Hugging Face cache)",
     )
+    import_from: str | None = Field(
+        default=None,
+        description="A folder or file of LoRA epochs trained elsewhere (CivitAI/kohya "
+        "Name-000001.safetensors..., Replicate tars, diffusers folders): imported and "
+        "scored instead of trained",
+    )
     trigger_word: str = "TOK"
     num_train_epochs: int | None = Field(default=None, ge=1)
     steps: int | None = Field(default=None, ge=1)
@@ -116,7 +122,7 @@ class TrainingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _one_duration(self) -> TrainingConfig:
-        if (self.num_train_epochs is None) == (self.steps is None):
+        if self.import_from is None and (self.num_train_epochs is None) == (self.steps is None):
             raise ValueError("set exactly one of num_train_epochs and steps")
         if Path(self.base_model).suffix in (".safetensors", ".ckpt") and (
             self.family not in CLIP_FAMILIES
@@ -146,14 +152,22 @@ class TrainingConfig(BaseModel):
 
     def base_model_path(self) -> Path | None:
         """The local folder, if `base_model` names one."""
-        path = Path(self.base_model)
-        path = path if path.is_absolute() else PROJECT_DIR / path
+        path = _in_project(self.base_model)
         return path if path.exists() else None
+
+    def import_path(self) -> Path | None:
+        """Where `import_from` points (relative paths are in the project)."""
+        return None if self.import_from is None else _in_project(self.import_from)
 
     def digest(self) -> str:
         return hashlib.sha256(
             json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         ).hexdigest()[:16]
+
+
+def _in_project(name: str) -> Path:
+    path = Path(name)
+    return path if path.is_absolute() else PROJECT_DIR / path
 
 
 class ConfigError(ValueError):
@@ -251,6 +265,9 @@ def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
     family, or a base model that is neither here nor to be had from the hub."""
     if config.family != "pixel" and not cuda and not config.allow_cpu:
         return f"the {config.family} trainer needs a CUDA GPU and none is available"
+    source = config.import_path()
+    if source is not None and not source.exists():
+        return f"import_from '{config.import_from}' does not exist"
     return missing_base_reason(config)
 
 
