@@ -76,7 +76,13 @@ def checkpoint_scores(
     checkpoints = {
         int(row.epoch): Path(row.diffusers_file).parent for row in lora_checkpoints.itertuples()
     }
-    losses = dict(zip(lora_checkpoints["epoch"], lora_checkpoints["mean_loss"], strict=True))
+    losses = {  # imported checkpoints come without a training loss
+        epoch: loss
+        for epoch, loss in zip(
+            lora_checkpoints["epoch"], lora_checkpoints["mean_loss"], strict=True
+        )
+        if pd.notna(loss)
+    }
     with mlflow.run_for(context) as run:
         run.log_params({"config_name": context.partition_key, **settings.model_dump(mode="json")})
 

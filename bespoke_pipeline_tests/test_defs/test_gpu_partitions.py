@@ -11,6 +11,7 @@ from bespoke_pipeline.evaluation.promotion import PRODUCTION_RECORD
 from bespoke_pipeline.generate import generate
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.pixelart.layout import SIZE
+from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline_tests.conftest import tiny_family_config
 
 PARTITIONS = {"sd15-kohya": "sd15", "sdxl": "sdxl", "flux-dev": "flux"}  # partition -> family
@@ -54,3 +55,31 @@ def test_a_gpu_family_trains_scores_and_promotes_through_the_assets(
 
     made = generate("TOK bespoke, 24x24 pixel grid portrait, male", seed=1)  # via pyfunc
     assert made.image.size == (SIZE, SIZE) and made.raw.size == (48, 48)
+
+
+def test_downloaded_epochs_are_scored_and_promoted_through_the_assets(
+    pipeline, tiny_bases, tmp_path
+):
+    """Ten epochs from CivitAI, judged by the pipeline instead of by eye (here three)."""
+    from bespoke_pipeline.training.lora import LoraTrainer
+    from bespoke_pipeline_tests.test_training.conftest import micro_data
+    from bespoke_pipeline_tests.test_training.test_imports import civitai_download
+
+    settings = tiny_family_config(tiny_bases["sd15"], "sd15", num_train_epochs=3)
+    elsewhere = LoraTrainer(
+        TrainingConfig.model_validate(settings), "elsewhere", micro_data(), tmp_path / "runs"
+    )
+    elsewhere.train()
+    downloads = civitai_download(elsewhere.run_dir, tmp_path / "downloads")
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    imported = {**settings, "import_from": str(downloads)}
+    (configs / "sd15-kohya.yaml").write_text(yaml.safe_dump(imported))
+
+    pipeline.materialize()
+    result = pipeline.train(configs, "sd15-kohya")
+    assert result.success
+    assert list(result.output_for_node("lora_checkpoints").epoch) == [1, 2, 3]
+    assert list(result.output_for_node("checkpoint_scores").epoch) == [0, 1, 2, 3]
+    record = json.loads((production_dir(pipeline.root / "runtime") / PRODUCTION_RECORD).read_text())
+    assert record["config"] == "sd15-kohya" and record["epoch"] in (1, 2, 3)
