@@ -41,11 +41,6 @@ def test_a_gpu_family_trains_scores_and_promotes_through_the_assets(
     assert list(checkpoints.epoch) == [1]
     scores = result.output_for_node("checkpoint_scores")
     assert list(scores.epoch) == [0, 1] and scores.composite.between(0, 1).all()
-    # each family on its own sampler grid (was guidance 1/3 at 6/10 steps for all)
-    guidance, steps = {"sd15": ({5, 7.5}, {20, 30}), "sdxl": ({5, 7.5}, {20, 30})}.get(
-        PARTITIONS[partition], ({3.5}, {20, 28})
-    )
-    assert set(scores.guidance_scale) <= guidance and set(scores.steps) <= steps
 
     record = json.loads((production_dir(pipeline.root / "runtime") / PRODUCTION_RECORD).read_text())
     assert record["config"] == partition and record["epoch"] == 1

@@ -9,6 +9,7 @@ import torch
 from diffusers import DiffusionPipeline
 from safetensors.torch import load_file
 
+from bespoke_pipeline.evaluation.scoring import EvaluationSettings
 from bespoke_pipeline.training import latent_cache
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
@@ -19,6 +20,7 @@ from bespoke_pipeline.training.checkpoints import (
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.base import Batch
+from bespoke_pipeline.training.families.pixel import PixelFamily
 from bespoke_pipeline.training.lora import LoraTrainer
 from bespoke_pipeline.training.resolution import exact_sides, upscale
 from bespoke_pipeline_tests.conftest import tiny_family_config
@@ -257,3 +259,17 @@ def test_adamw8bit_trains_on_a_gpu(tiny_bases, tmp_path):
     assert type(trainer.step.optimizer).__name__ == "AdamW8bit"
     losses = [r.mean_loss for r in trainer.train()]
     assert np.mean(losses[-2:]) < np.mean(losses[:2])
+
+
+def test_each_family_is_scored_on_its_own_sampler_grid_unless_told_otherwise(tiny_bases):
+    """One grid for all (guidance 1/3 at 6/10 steps) under-sampled SDXL and FLUX-dev."""
+    grid = {
+        family: EvaluationSettings().for_family(family_for(config_for(tiny_bases, family)))
+        for family in FAMILIES
+    }
+    assert all(min(grid[f].steps) >= 20 for f in FAMILIES)
+    assert min(grid["sd15"].guidance_scales) > 1 and min(grid["sdxl"].guidance_scales) > 1
+    assert grid["flux"].guidance_scales == [3.5]  # FLUX-dev's embedded guidance
+    assert max(EvaluationSettings().for_family(PixelFamily()).steps) <= 10
+    chosen = EvaluationSettings(guidance_scales=[2.0], steps=[4])
+    assert chosen.for_family(family_for(config_for(tiny_bases, "sdxl"))).steps == [4]
