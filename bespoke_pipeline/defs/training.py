@@ -26,6 +26,13 @@ from bespoke_pipeline.training.config import (
 from bespoke_pipeline.training.data import TrainingData, read_package
 from bespoke_pipeline.training.imports import CheckpointImportError, import_checkpoints
 from bespoke_pipeline.training.lora import LoraTrainer
+from bespoke_pipeline.training.replicate_trainer import (
+    RemoteTrainingError,
+    remote_run_dir,
+    replicate_client,
+    train_on_replicate,
+    upload_side_warning,
+)
 
 GROUP = "training"
 TRAINING_CONFIGS = dg.StaticPartitionsDefinition(config_names())
@@ -74,6 +81,8 @@ def lora(
     data = read_package(Path(training_package["path"]))
     if config.import_from is not None:
         return _imported(context, name, config, data, store, mlflow)
+    if config.backend == "replicate":
+        return _on_replicate(context, name, config, data, training_package, store, mlflow)
     trainer = LoraTrainer(
         config, name, data, store.folder_for(context), store.cache_dir, log=context.log.info
     )
@@ -127,29 +136,96 @@ def _imported(
     except CheckpointImportError as error:
         raise dg.Failure(description=f"{name}: {error}") from error
     sources = pd.DataFrame([{"epoch": e.epoch, "file": e.source.name} for e in epochs])
+    return _trained_elsewhere(
+        context,
+        mlflow,
+        name,
+        config,
+        data,
+        run_dir,
+        params={"epochs": len(epochs)},
+        metadata={
+            "imported_epochs": dg.MetadataValue.int(len(epochs)),
+            "imported_files": markdown_table(sources),
+        },
+        table=sources,
+    )
+
+
+def _on_replicate(
+    context: dg.AssetExecutionContext,
+    name: str,
+    config: TrainingConfig,
+    data: TrainingData,
+    package: dict,
+    store: ArtifactStore,
+    mlflow: MlflowResource,
+) -> dg.Output[dict]:
+    """A config with `backend: replicate`: the package trained there, its weights here."""
+    warning = upload_side_warning(config, package["image_side"])
+    if warning:
+        context.log.warning(f"{name}: {warning}")
+    try:
+        client = replicate_client()
+        run_dir = remote_run_dir(config, data, store.folder_for(context))
+        remote = train_on_replicate(
+            config, name, Path(package["path"]), data, run_dir, client, context.log.info
+        )
+    except RemoteTrainingError as error:
+        raise dg.Failure(description=f"{name}: {error}") from error
+    return _trained_elsewhere(
+        context,
+        mlflow,
+        name,
+        config,
+        data,
+        run_dir,
+        params={"replicate_training_id": remote.training_id, "replicate_version": remote.version},
+        metadata={
+            "replicate_training_id": dg.MetadataValue.text(remote.training_id),
+            "replicate_version": dg.MetadataValue.text(remote.version or "none"),
+            "new_training": dg.MetadataValue.bool(remote.created_now),
+            "checkpoints": dg.MetadataValue.text(
+                "the final weights only: Replicate keeps a FLUX training's intermediate "
+                "checkpoints only in its W&B run, which is not fetched"
+            ),
+        },
+    )
+
+
+def _trained_elsewhere(
+    context: dg.AssetExecutionContext,
+    mlflow: MlflowResource,
+    name: str,
+    config: TrainingConfig,
+    data: TrainingData,
+    run_dir: Path,
+    params: dict,
+    metadata: dict,
+    table: pd.DataFrame | None = None,
+) -> dg.Output[dict]:
+    """The `lora` output and MLflow run of checkpoints that were not trained here."""
     with mlflow.run_for(context) as run:
         run.log_params(
             {
                 "config_name": name,
                 **config.model_dump(mode="json"),
-                "epochs": len(epochs),
                 "dataset_sha256": data.sha256,
+                **params,
             }
         )
-        run.log_table(sources, "imported_files.csv")
+        if table is not None:
+            run.log_table(table, "imported_files.csv")
     value = {
         "run_dir": str(run_dir),
         "config_name": name,
-        "epochs": epochs[-1].epoch,
+        "epochs": completed_epochs(run_dir)[-1],
         "final_loss": None,
         "config_digest": config.digest(),
     }
-    metadata = {
-        "imported_epochs": dg.MetadataValue.int(len(epochs)),
-        "imported_files": markdown_table(sources),
-        "mlflow_run_id": dg.MetadataValue.text(run.run_id),
-    }
-    return dg.Output(value, metadata=metadata)
+    return dg.Output(
+        value, metadata={**metadata, "mlflow_run_id": dg.MetadataValue.text(run.run_id)}
+    )
 
 
 FINITE = dg.AssetCheckSpec(

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,6 +32,38 @@ SCHEDULERS = (
 )
 
 
+#: Replicate's trainers, and the families whose LoRAs they train.
+REPLICATE_FAMILIES = ("flux", "sdxl")
+#: The one place a Replicate token is read from.
+REPLICATE_TOKEN_ENV = "REPLICATE_API_TOKEN"
+
+
+class ReplicateSettings(BaseModel):
+    """Where `backend: replicate` trains: the trainer and the model its versions go to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trainer: str = Field(
+        pattern=r"^[\w.-]+/[\w.-]+:[0-9a-f]{64}$",
+        description="owner/name:version of the trainer, e.g. "
+        "ostris/flux-dev-lora-trainer:<64-hex version id>",
+    )
+    destination: str = Field(
+        pattern=r"^[\w.-]+/[\w.-]+$",
+        description="owner/name of an existing model of yours; each training adds a version",
+    )
+    input: dict[str, Any] = Field(
+        default_factory=dict,
+        description="More trainer inputs, as the trainer names them (wandb_project, "
+        "autocaption, ...); they win over the ones taken from this config",
+    )
+    poll_seconds: float = Field(default=5.0, gt=0, description="first wait between polls")
+    max_poll_seconds: float = Field(default=60.0, gt=0, description="longest wait, backed off to")
+    connection_retries: int = Field(
+        default=8, ge=0, description="polls in a row that may fail to connect before giving up"
+    )
+
+
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,6 +84,12 @@ class TrainingConfig(BaseModel):
         "Name-000001.safetensors..., Replicate tars, diffusers folders): imported and "
         "scored instead of trained",
     )
+    backend: Literal["local", "replicate"] = Field(
+        default="local",
+        description="local: train here; replicate: train on Replicate (settings in `replicate`) "
+        "and score the result here",
+    )
+    replicate: ReplicateSettings | None = None
     trigger_word: str = "TOK"
     num_train_epochs: int | None = Field(default=None, ge=1)
     steps: int | None = Field(default=None, ge=1)
@@ -131,6 +170,15 @@ class TrainingConfig(BaseModel):
                 "a single-file base_model is read for sd15 and sdxl; give the "
                 f"{self.family} family a diffusers folder or hub id"
             )
+        if (self.backend == "replicate") != (self.replicate is not None):
+            raise ValueError("backend: replicate and a `replicate:` block go together")
+        if self.backend == "replicate" and self.family not in REPLICATE_FAMILIES:
+            raise ValueError(
+                f"Replicate's trainers train {' and '.join(REPLICATE_FAMILIES)} LoRAs, "
+                f"not {self.family}"
+            )
+        if self.backend == "replicate" and self.import_from is not None:
+            raise ValueError("a config either trains on Replicate or imports: not both")
         if self.keep_tokens and not self.shuffle_caption:
             raise ValueError("keep_tokens only applies with shuffle_caption: true")
         ddpm_only = ("noise_offset", "multires_noise_iterations", "snr_gamma")
@@ -262,12 +310,15 @@ def config_path(name: str, config_dir: Path = CONFIG_DIR) -> Path:
 
 def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
     """Why this config can't train on this machine, or None if it can: no GPU for a GPU
-    family, or a base model that is neither here nor to be had from the hub."""
+    family (scoring needs one, wherever the training runs), no Replicate token for a
+    remote one, or a base model that is neither here nor to be had from the hub."""
     if config.family != "pixel" and not cuda and not config.allow_cpu:
         return f"the {config.family} trainer needs a CUDA GPU and none is available"
     source = config.import_path()
     if source is not None and not source.exists():
         return f"import_from '{config.import_from}' does not exist"
+    if config.backend == "replicate" and not os.environ.get(REPLICATE_TOKEN_ENV):
+        return f"backend replicate needs {REPLICATE_TOKEN_ENV} set to a Replicate API token"
     return missing_base_reason(config)
 
 

@@ -167,12 +167,28 @@ def import_checkpoints(
 ) -> tuple[Path, list[ImportedEpoch]]:
     """Checkpoint folders for every epoch in `config.import_from`, in a run folder named by
     what went in (sources, base model, data), so an unchanged import is not redone."""
+    source = config.import_path()
+    base_sha256 = denoiser_sha256(base_model_source(config))
+    identity = hashlib.sha256(f"{source.resolve()}|{base_sha256}|{data.sha256}".encode())
+    run_dir = runs_dir / f"import-{identity.hexdigest()[:16]}"
+    return run_dir, import_epochs(config, config_name, data, source, run_dir, log)
+
+
+def import_epochs(
+    config: TrainingConfig,
+    config_name: str,
+    data: TrainingData,
+    source: Path,
+    run_dir: Path,
+    log: Callable[[str], None] = print,
+    provenance: dict | None = None,
+) -> list[ImportedEpoch]:
+    """A checkpoint folder in `run_dir` for every epoch in `source` (a folder or one
+    file) not already there from the same file; `provenance` joins each sidecar (where a
+    remote training came from)."""
     family = family_for(config)
     base = base_model_source(config)
     base_sha256 = denoiser_sha256(base)
-    source = config.import_path()
-    identity = hashlib.sha256(f"{source.resolve()}|{base_sha256}|{data.sha256}".encode())
-    run_dir = runs_dir / f"import-{identity.hexdigest()[:16]}"
     epochs = find_epochs(source, run_dir / "unpacked")
     done = set(completed_epochs(run_dir))
     device, dtype = placement(config)
@@ -195,9 +211,10 @@ def import_checkpoints(
             "base_model": config.base_model,
             "base_model_sha256": base_sha256,
             "dataset_sha256": data.sha256,
+            **(provenance or {}),
         }
         _import_epoch(pipe, config, item, run_dir, sidecar)
-    return run_dir, epochs
+    return epochs
 
 
 def _import_epoch(

@@ -78,3 +78,47 @@ def test_downloaded_epochs_are_scored_and_promoted_through_the_assets(
     assert list(result.output_for_node("checkpoint_scores").epoch) == [0, 1, 2, 3]
     record = json.loads((production_dir(pipeline.root / "runtime") / PRODUCTION_RECORD).read_text())
     assert record["config"] == "sd15-kohya" and record["epoch"] in (1, 2, 3)
+
+
+def test_a_replicate_training_is_scored_and_promoted_and_its_token_kept_out(
+    pipeline, tiny_bases, tmp_path, monkeypatch
+):
+    """backend: replicate against a local fake of the service; the token, a canary, is
+    found nowhere in what the runs wrote (Dagster storage, MLflow, artifacts, logs)."""
+    from bespoke_pipeline.training.checkpoints import DIFFUSERS_FILE, epoch_dir
+    from bespoke_pipeline.training.lora import LoraTrainer
+    from bespoke_pipeline_tests.fake_replicate import TRAINER, FakeReplicate, trained_model_tar
+    from bespoke_pipeline_tests.test_training.conftest import micro_data
+
+    canary = "canary-value-of-the-asset-test"
+    settings = tiny_family_config(tiny_bases["flux"], "flux", num_train_epochs=1)
+    there = LoraTrainer(TrainingConfig.model_validate(settings), "there", micro_data(), tmp_path)
+    there.train()
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    remote = {
+        **settings,
+        "backend": "replicate",
+        "replicate": {"trainer": TRAINER, "destination": "artist/punks", "poll_seconds": 0.01},
+    }
+    (configs / "flux-dev.yaml").write_text(yaml.safe_dump(remote))
+
+    with FakeReplicate(
+        canary, trained_model_tar(epoch_dir(there.run_dir, 1) / DIFFUSERS_FILE)
+    ) as fake:
+        monkeypatch.setenv("REPLICATE_API_TOKEN", canary)
+        monkeypatch.setenv("REPLICATE_BASE_URL", fake.base_url)
+        pipeline.materialize()
+        result = pipeline.train(configs, "flux-dev")
+        again = pipeline.train(configs, "flux-dev")
+    assert result.success and again.success
+    assert len(fake.trainings) == 1, "a re-materialization paid for a second training"
+    assert list(result.output_for_node("checkpoint_scores").epoch) == [0, 1]
+    record = json.loads((production_dir(pipeline.root / "runtime") / PRODUCTION_RECORD).read_text())
+    assert record["config"] == "flux-dev" and record["epoch"] == 1
+    lora_run = [r for r in pipeline.mlflow_runs() if r.data.tags["mlflow.runName"] == "lora"]
+    assert lora_run[0].data.params["replicate_training_id"] in fake.trainings
+
+    written = [p for p in pipeline.root.rglob("*") if p.is_file()]
+    assert len(written) > 50
+    assert not [p for p in written if canary.encode() in p.read_bytes()]

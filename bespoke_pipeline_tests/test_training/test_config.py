@@ -3,6 +3,7 @@ import pytest
 from bespoke_pipeline.training.config import (
     CONFIG_DIR,
     ConfigError,
+    TrainingConfig,
     config_names,
     load_config,
     trainability,
@@ -45,6 +46,17 @@ def test_adding_a_file_adds_a_partition(tmp_path):
         ("family: pixel\nbase_model: x\nsteps: 5\nresolution: 48\n", "set resolution: 24"),
         ("- just\n- a list\n", "expected a mapping of settings, got list"),
         ("family: [unclosed\n", "not valid YAML"),
+        ("family: flux\nbase_model: x\nsteps: 5\nbackend: replicate\n", "go together"),
+        (
+            "family: sd15\nbase_model: x\nsteps: 5\nbackend: replicate\nreplicate:\n"
+            f"  trainer: o/t:{'0' * 64}\n  destination: me/punks\n",
+            "train flux and sdxl LoRAs, not sd15",
+        ),
+        (
+            "family: flux\nbase_model: x\nsteps: 5\nbackend: replicate\nreplicate:\n"
+            "  trainer: ostris/flux-dev-lora-trainer\n  destination: me/punks\n",
+            "replicate.trainer: String should match pattern",
+        ),
     ],
 )
 def test_bad_configs_name_the_file_and_the_field(tmp_path, text, message):
@@ -73,6 +85,22 @@ def test_only_configs_this_machine_can_train_are_available():
     missing = tiny.model_copy(update={"base_model": "data/base/nowhere"})
     assert unavailable_reason(missing, cuda=False) == (
         "base model 'data/base/nowhere' is neither a local folder or file nor a hub id"
+    )
+
+
+def test_a_replicate_config_without_a_token_says_what_to_set(monkeypatch):
+    flux = load_config(CONFIG_DIR / "flux-dev.yaml").model_dump()
+    remote = TrainingConfig.model_validate(
+        {
+            **flux,
+            "allow_cpu": True,
+            "backend": "replicate",
+            "replicate": {"trainer": f"o/t:{'0' * 64}", "destination": "me/punks"},
+        }
+    )
+    monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
+    assert unavailable_reason(remote, cuda=True) == (
+        "backend replicate needs REPLICATE_API_TOKEN set to a Replicate API token"
     )
 
 
