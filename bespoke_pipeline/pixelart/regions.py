@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from bespoke_pipeline.pixelart.colors import delta_e_2000, rgb_to_hex, rgb_to_lab
+from bespoke_pipeline.pixelart.colors import delta_e_2000, hex_to_rgb, rgb_to_hex, rgb_to_lab
 from bespoke_pipeline.pixelart.layout import SIZE
 
 Pixel = tuple[int, int]
@@ -146,15 +146,21 @@ class _Canvas:
         return [(str(self.hexes[k]), n / total) for k, n in ranked]
 
     def distance(self, a: str, b: str) -> float:
+        return float(delta_e_2000(self.lab(a), self.lab(b)))
+
+    def lab(self, hex_color: str) -> np.ndarray:
+        """CIELAB of a colour, drawn here or not (a fallback such as black for the skin of
+        a portrait with no face, as a collapsed model draws)."""
         hexes = list(self.hexes)
-        return float(delta_e_2000(self.lab_of[hexes.index(a)], self.lab_of[hexes.index(b)]))
+        if hex_color in hexes:
+            return self.lab_of[hexes.index(hex_color)]
+        return rgb_to_lab(np.array([hex_to_rgb(hex_color)], np.uint8))[0]
 
     def near(self, mask: np.ndarray, hex_color: str | None, tolerance: float) -> np.ndarray:
         """Pixels of `mask` within `tolerance` (CIEDE2000) of a colour."""
         if hex_color is None:
             return np.zeros_like(mask)
-        target = self.lab_of[list(self.hexes).index(hex_color)]
-        distance = delta_e_2000(self.lab_of, target[None, :])
+        distance = delta_e_2000(self.lab_of, self.lab(hex_color)[None, :])
         close = np.append(distance <= tolerance, False)  # index -1 (transparent) is never close
         return mask & close[self.index]
 
@@ -456,7 +462,7 @@ def _eyewear(canvas: _Canvas, eyes: EyeLayout, skin: str) -> tuple[str | None, s
     bridge = [(x, y) for y in (eyes.row - 1, eyes.row) for x in range(eyes.left + 2, eyes.right)]
     frame = [
         c
-        for c in (canvas.hex_at(p) for p in bridge)
+        for c in (canvas.hex_at(p) for p in bridge if not canvas.is_background(p))
         if c is not None and c != skin and canvas.distance(c, skin) > SAME_SHADE
     ]
     if len(frame) < len(bridge) // 3:

@@ -93,3 +93,11 @@ def test_real_bespoke_art_has_its_pupils_one_column_right_of_the_template():
         assert regions.facing == "right", path.name
     assert found.count(USUAL_EYES) >= 9
     assert TEMPLATE_EYES not in found
+
+
+@pytest.mark.parametrize("color", [(128, 128, 128), (0, 0, 0), (255, 255, 255)])
+def test_a_blank_image_reads_as_no_face_rather_than_crashing(color):
+    """What a collapsed model draws: one flat field (scoring it crashed on the fallback
+    skin colour, which is drawn nowhere)."""
+    seen = read_regions(Image.new("RGB", (24, 24), color))
+    assert not seen.eyes_found and seen.eyewear is None and seen.hair is None
