@@ -3,7 +3,9 @@ through the official client (REPLICATE_BASE_URL points it here).
 
 It answers the calls a training makes, as the service documents them: upload a file,
 create a training on a trainer version, poll it (its logs grow by a line per poll), cancel
-it, and download the weights tar from a separate host-like path that needs no token. Its
+it, and download the weights tar from a separate host-like path that needs no token; and
+the predictions that render with the trained version (an image per prediction: one for
+the LoRA, another at lora_scale 0, the base model). Its
 knobs make it misbehave the ways the real service does: a 422 with the service's
 validation message, a training that fails with its logs, polls whose connection drops.
 """
@@ -21,6 +23,19 @@ from pathlib import Path
 TRAINER = "ostris/flux-dev-lora-trainer:" + "e" * 64
 
 
+def flux_on_replicate(**replicate: object) -> dict:
+    """A config's settings for FLUX.1-dev trained on Replicate (the base model is not on
+    this machine), polling the fake quickly; `replicate` adds to its `replicate:` block."""
+    block = {"trainer": TRAINER, "destination": "artist/punks", "poll_seconds": 0.01}
+    return {
+        "family": "flux",
+        "base_model": "black-forest-labs/FLUX.1-dev",
+        "steps": 100,
+        "backend": "replicate",
+        "replicate": {**block, **replicate},
+    }
+
+
 @dataclass
 class FakeReplicate:
     token: str
@@ -33,6 +48,9 @@ class FakeReplicate:
     uploads: list[bytes] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
     weights_requests: list[dict] = field(default_factory=list)  # their headers
+    lora_image: bytes = b""  # what a prediction draws with the LoRA ...
+    base_image: bytes = b""  # ... and at lora_scale 0
+    predictions: dict[str, dict] = field(default_factory=dict)
 
     def __enter__(self) -> FakeReplicate:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -91,11 +109,22 @@ def _handler(fake: FakeReplicate) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
         def do_GET(self) -> None:
-            if self.path.startswith("/delivery/"):
+            if self.path.endswith("/trained_model.tar"):
                 fake.weights_requests.append(dict(self.headers))
                 self._reply(200, fake.weights, "application/x-tar")
                 return
+            if self.path.endswith("/out-0.png"):
+                prediction = fake.predictions[self.path.split("/")[2]]
+                base = prediction["input"]["lora_scale"] == 0
+                self._reply(200, fake.base_image if base else fake.lora_image, "image/png")
+                return
             if not self._authorized():
+                return
+            if self.path.startswith("/v1/predictions/"):
+                prediction = fake.predictions[self.path.rsplit("/", 1)[-1]]
+                prediction["status"] = "succeeded"  # an image takes one poll
+                prediction["output"] = [f"{fake.base_url}/delivery/{prediction['id']}/out-0.png"]
+                self._reply(200, prediction)
                 return
             training = fake.trainings.get(self.path.rsplit("/", 1)[-1])
             if not self.path.startswith("/v1/trainings/") or training is None:
@@ -112,7 +141,23 @@ def _handler(fake: FakeReplicate) -> type[BaseHTTPRequestHandler]:
             body = self._body()
             if not self._authorized():
                 return
-            if self.path == "/v1/files":
+            if self.path == "/v1/predictions":
+                request = json.loads(body)
+                prediction_id = f"prediction{len(fake.predictions) + 1}"
+                fake.predictions[prediction_id] = {
+                    "id": prediction_id,
+                    "model": "artist/punks",
+                    "version": request["version"],
+                    "input": request["input"],
+                    "status": "starting",
+                    "output": None,
+                    "logs": "",
+                    "error": None,
+                    "metrics": {},
+                    "urls": {"get": f"{fake.base_url}/v1/predictions/{prediction_id}"},
+                }
+                self._reply(201, fake.predictions[prediction_id])
+            elif self.path == "/v1/files":
                 fake.uploads.append(body)
                 self._reply(201, _file(fake, len(fake.uploads), len(body)))
             elif self.path.endswith("/cancel"):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from bespoke_pipeline.bench.train import demo_data
 from bespoke_pipeline.evaluation.checkpoint_scores import evaluation_prompts, score_run
-from bespoke_pipeline.evaluation.scoring import EvaluationSettings
+from bespoke_pipeline.evaluation.scoring import EvaluationSettings, images_per_checkpoint
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.training.checkpoints import completed_epochs, epoch_dir
 from bespoke_pipeline.training.config import TrainingConfig
@@ -45,12 +45,7 @@ def bench_eval(config: TrainingConfig, name: str) -> EvalBenchmark:
         score_run(checkpoints, config, data, settings)
         seconds = time.perf_counter() - started
     prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
-    images = (
-        len(prompts)
-        * settings.samples_per_prompt
-        * len(settings.guidance_scales)
-        * len(settings.steps)
-    )
+    images = images_per_checkpoint(settings, prompts)
     big = Image.fromarray(data.images[0]).resize((1024, 1024), Image.Resampling.LANCZOS)
     timings = []
     for _ in range(20):

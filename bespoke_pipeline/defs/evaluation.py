@@ -15,7 +15,7 @@ from bespoke_pipeline.defs.resources import (
     TrainingResource,
 )
 from bespoke_pipeline.defs.training import GPU_STEP, TRAINING_CONFIGS
-from bespoke_pipeline.evaluation.checkpoint_scores import score_run
+from bespoke_pipeline.evaluation.checkpoint_scores import evaluation_prompts, score_run
 from bespoke_pipeline.evaluation.metrics import palette_of
 from bespoke_pipeline.evaluation.promotion import (
     beats,
@@ -25,7 +25,13 @@ from bespoke_pipeline.evaluation.promotion import (
     trained_on,
     write_production,
 )
-from bespoke_pipeline.evaluation.scoring import ModelScore, numeric_scores
+from bespoke_pipeline.evaluation.replicate_rendering import ReplicateRendering
+from bespoke_pipeline.evaluation.scoring import (
+    EvaluationSettings,
+    ModelScore,
+    images_per_checkpoint,
+    numeric_scores,
+)
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.registry import (
     MODEL_NAME,
@@ -36,7 +42,10 @@ from bespoke_pipeline.registry import (
     sync_folder,
 )
 from bespoke_pipeline.training.checkpoints import read_sidecar
-from bespoke_pipeline.training.data import read_package
+from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.data import TrainingData, read_package
+from bespoke_pipeline.training.families import family_for
+from bespoke_pipeline.training.replicate_trainer import RemoteError, replicate_client
 
 GROUP = "evaluation"
 #: Columns of the score table shown in the Dagster UI (all of them are in MLflow).
@@ -66,6 +75,7 @@ def checkpoint_scores(
     training_package: dict,
     training: TrainingResource,
     evaluation: EvaluationResource,
+    store: ArtifactStore,
     mlflow: MlflowResource,
 ) -> dg.Output[pd.DataFrame]:
     """Every checkpoint of one config, plus the base model as epoch 0, scored on the
@@ -73,9 +83,11 @@ def checkpoint_scores(
     best setting, with the composite score and the quality gates."""
     config = training.load(context.partition_key)
     settings = evaluation.settings()
+    data = read_package(Path(training_package["path"]))
     checkpoints = {
         int(row.epoch): Path(row.diffusers_file).parent for row in lora_checkpoints.itertuples()
     }
+    remote = _replicate_rendering(context, config, settings, data, checkpoints, store)
     losses = {  # imported checkpoints come without a training loss
         epoch: loss
         for epoch, loss in zip(
@@ -96,9 +108,14 @@ def checkpoint_scores(
                 f"{score.best['guidance_scale']}, {int(score.best['steps'])} steps"
             )
 
-        result = score_run(
-            checkpoints, config, read_package(Path(training_package["path"])), settings, scored
-        )
+        try:
+            result = score_run(
+                checkpoints, config, data, settings, scored, remote.for_epoch if remote else None
+            )
+        except RemoteError as error:
+            raise dg.Failure(description=f"{context.partition_key}: {error}") from error
+        if remote:
+            run.log_metrics({"replicate_predictions": remote.made, "cached": remote.reused})
         run.log_table(result.table, "scores.csv")
         run.log_table(result.per_setting, "scores_per_setting.csv")
         run.log_table(result.per_image, "scores_per_image.csv")
@@ -118,8 +135,52 @@ def checkpoint_scores(
                 "\n".join(f"- **{p.name}** ({p.suite}): {p.text}" for p in result.prompts)
             ),
             "mlflow_run_id": dg.MetadataValue.text(run.run_id),
+            **(
+                {
+                    "replicate_predictions": dg.MetadataValue.int(remote.made),
+                    "replicate_predictions_cached": dg.MetadataValue.int(remote.reused),
+                }
+                if remote
+                else {}
+            ),
         },
     )
+
+
+def _replicate_rendering(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    settings: EvaluationSettings,
+    data: TrainingData,
+    checkpoints: dict[int, Path],
+    store: ArtifactStore,
+) -> ReplicateRendering | None:
+    """For `score_with_predictions`: Replicate renders the evaluation, within the config's
+    bound on predictions per checkpoint, which is checked before any is paid for."""
+    if config.replicate is None or not config.replicate.score_with_predictions:
+        return None
+    settings = settings.for_family(family_for(config))
+    prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
+    needed = images_per_checkpoint(settings, prompts)
+    bound = config.replicate.max_predictions_per_checkpoint
+    if needed > bound:
+        raise dg.Failure(
+            description=f"{context.partition_key}: scoring needs {needed} predictions per "
+            f"checkpoint ({len(prompts)} prompts x {settings.samples_per_prompt} samples x "
+            f"{len(settings.guidance_scales) * len(settings.steps)} sampler settings), over "
+            f"max_predictions_per_checkpoint {bound}: raise it, or score fewer prompts or "
+            "settings (EvaluationResource)"
+        )
+    context.log.info(
+        f"rendering on Replicate: {needed} predictions for each of {len(checkpoints) + 1} "
+        f"checkpoints (the base model included), {needed * (len(checkpoints) + 1)} at most; "
+        "images already rendered for the same inputs are reused, not paid for"
+    )
+    try:
+        client = replicate_client()
+    except RemoteError as error:
+        raise dg.Failure(description=f"{context.partition_key}: {error}") from error
+    return ReplicateRendering(config, checkpoints, client, store.cache_dir / "replicate")
 
 
 @dg.asset(

@@ -11,6 +11,7 @@ from bespoke_pipeline.defs.resources import ArtifactStore, MlflowResource, Train
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
+    checkpoint_files,
     completed_epochs,
     epoch_dir,
     non_finite_tensors,
@@ -27,7 +28,7 @@ from bespoke_pipeline.training.data import TrainingData, read_package
 from bespoke_pipeline.training.imports import CheckpointImportError, import_checkpoints
 from bespoke_pipeline.training.lora import LoraTrainer
 from bespoke_pipeline.training.replicate_trainer import (
-    RemoteTrainingError,
+    RemoteError,
     remote_run_dir,
     replicate_client,
     train_on_replicate,
@@ -171,7 +172,7 @@ def _on_replicate(
         remote = train_on_replicate(
             config, name, Path(package["path"]), data, run_dir, client, context.log.info
         )
-    except RemoteTrainingError as error:
+    except RemoteError as error:
         raise dg.Failure(description=f"{name}: {error}") from error
     return _trained_elsewhere(
         context,
@@ -251,7 +252,9 @@ def lora_checkpoints(lora: dict):
                 "step": sidecar["step"],
                 "mean_loss": sidecar["mean_loss"],
                 "diffusers_file": str(folder / DIFFUSERS_FILE),
-                "kohya_file": str(folder / KOHYA_FILE),
+                "kohya_file": (
+                    str(folder / KOHYA_FILE) if KOHYA_FILE in checkpoint_files(folder) else None
+                ),
                 "dataset_sha256": sidecar["dataset_sha256"],
             }
         )

@@ -17,7 +17,7 @@ from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.training.checkpoints import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
-from bespoke_pipeline.training.families import family_for, sampling_pipeline
+from bespoke_pipeline.training.families import Renderer, family_for, sampling_pipeline
 from bespoke_pipeline.training.plots import labelled_rows
 
 BASE_EPOCH = 0
@@ -41,24 +41,38 @@ def evaluation_prompts(
     ]
 
 
+def local_renderers(
+    config: TrainingConfig, checkpoints: Mapping[int, Path]
+) -> Callable[[int], Renderer]:
+    """Each epoch rendered by one pipeline on this machine, the epoch's LoRA swapped in."""
+    pipe, render = sampling_pipeline(config)
+
+    def for_epoch(epoch: int) -> Renderer:
+        if epoch != BASE_EPOCH:
+            load_checkpoint(pipe, checkpoints[epoch])
+        return render
+
+    return for_epoch
+
+
 def score_run(
     checkpoints: Mapping[int, Path],
     config: TrainingConfig,
     data: TrainingData,
     settings: EvaluationSettings,
     on_scored: Callable[[int, ModelScore], None] = lambda epoch, score: None,
+    renderers: Callable[[int], Renderer] | None = None,
 ) -> RunScores:
     """Samples are drawn at the config's training side and snapped to the 24x24 grid, so
-    every model family is scored the same way."""
+    every model family is scored the same way. `renderers` gives each epoch's Renderer
+    (default: the base model here, with the epoch's LoRA loaded)."""
     settings = settings.for_family(family_for(config))
     prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
     reference = Reference.of(data.images)
-    pipe, render = sampling_pipeline(config)
+    renderers = renderers or local_renderers(config, checkpoints)
     scores: dict[int, ModelScore] = {}
     for epoch in [BASE_EPOCH, *sorted(checkpoints)]:
-        if epoch != BASE_EPOCH:
-            load_checkpoint(pipe, checkpoints[epoch])
-        scores[epoch] = score_model(render, prompts, reference, settings)
+        scores[epoch] = score_model(renderers(epoch), prompts, reference, settings)
         on_scored(epoch, scores[epoch])
     base_composite = scores[BASE_EPOCH].best["composite"]
     rows = []

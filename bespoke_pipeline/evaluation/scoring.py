@@ -105,6 +105,12 @@ class EvaluationSettings(BaseModel):
         )
 
 
+def images_per_checkpoint(settings: EvaluationSettings, prompts: list[EvalPrompt]) -> int:
+    """What scoring one checkpoint renders: every prompt, sample and sampler setting."""
+    grid = len(settings.guidance_scales) * len(settings.steps)
+    return len(prompts) * settings.samples_per_prompt * grid
+
+
 @dataclass(frozen=True)
 class ModelScore:
     per_image: pd.DataFrame  # one row per prompt x sample x sampler setting

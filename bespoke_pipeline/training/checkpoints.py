@@ -4,7 +4,9 @@ place, so a half-written checkpoint never counts), holding
 - `pytorch_lora_weights.safetensors`: diffusers/peft format, for `pipe.load_lora_weights`
   (the text encoder's LoRA too, when the config trains it);
 - `kohya_lora.safetensors`: the layout ComfyUI and A1111 load (`training/exports.py`),
-  with kohya's `ss_*` and ModelSpec metadata (`training/kohya_metadata.py`);
+  with kohya's `ss_*` and ModelSpec metadata (`training/kohya_metadata.py`); absent only
+  where a LoRA trained elsewhere was kept as it came, unconverted, because its base model
+  is not on this machine (`training/imports.py`);
 - `training_state.pt`: optimizer, LR scheduler and RNG state, for resuming (only in the
   newest checkpoint: older ones drop theirs, as diffusers' `checkpoints_total_limit` does);
 - `checkpoint.json`: the sidecar (config, epoch, step, mean loss, hashes, code version,
@@ -83,9 +85,12 @@ def write_checkpoint_folder(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     write(tmp)
+    if not (tmp / DIFFUSERS_FILE).is_file():
+        raise ValueError(f"a checkpoint folder needs its {DIFFUSERS_FILE}")
     files = {
         n: {"bytes": (tmp / n).stat().st_size, "sha256": file_digest(tmp / n)}
         for n in WEIGHTS_FILES
+        if (tmp / n).is_file()
     }
     (tmp / SIDECAR_FILE).write_text(
         json.dumps({**sidecar, "files": files}, indent=2, sort_keys=True)
@@ -113,12 +118,12 @@ def damage(folder: Path) -> str | None:
     """Why a finished checkpoint cannot be trusted (a weights file missing, cut short or
     changed since it was written), or None."""
     try:
-        recorded = read_sidecar(folder).get("files", {})
+        recorded = read_sidecar(folder).get("files")
     except (OSError, ValueError) as error:
         return f"{SIDECAR_FILE} is unreadable ({error})"
-    for name in WEIGHTS_FILES:
+    for name in checkpoint_files(folder):
         path = folder / name
-        expected = recorded.get(name)
+        expected = (recorded or {}).get(name)
         if not path.is_file():
             return f"{name} is missing"
         if expected is None:
@@ -128,6 +133,15 @@ def damage(folder: Path) -> str | None:
         if file_digest(path) != expected["sha256"]:
             return f"{name} differs from what was written (sha256)"
     return None
+
+
+def checkpoint_files(folder: Path) -> tuple[str, ...]:
+    """The weights files the checkpoint in `folder` holds: both, unless its sidecar vouches
+    for the diffusers file alone (a LoRA imported unconverted)."""
+    recorded = read_sidecar(folder).get("files")
+    if recorded is None:  # written before sidecars recorded their files
+        return WEIGHTS_FILES
+    return tuple(n for n in WEIGHTS_FILES if n in recorded or n == DIFFUSERS_FILE)
 
 
 def resume_point(run_dir: Path, log: Callable[[str], None]) -> int:
@@ -168,7 +182,7 @@ def non_finite_tensors(folder: Path) -> list[str]:
     """Tensors of a checkpoint's LoRA files holding NaN or infinity (a diverged run): such
     a file loads fine and draws noise, so it must be caught before anyone scores or ships it."""
     found = []
-    for name in (DIFFUSERS_FILE, KOHYA_FILE):
+    for name in checkpoint_files(folder):
         for key, tensor in load_file(folder / name).items():
             if not torch.isfinite(tensor).all():
                 found.append(f"{folder.name}/{name}: {key}")

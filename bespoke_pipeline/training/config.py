@@ -62,6 +62,18 @@ class ReplicateSettings(BaseModel):
     connection_retries: int = Field(
         default=8, ge=0, description="polls in a row that may fail to connect before giving up"
     )
+    score_with_predictions: bool = Field(
+        default=False,
+        description="Render the evaluation through predictions of the trained version on "
+        "Replicate: no GPU and no base model needed here, at the cost of one prediction per "
+        "image (cached, so a re-run pays nothing twice)",
+    )
+    max_predictions_per_checkpoint: int = Field(
+        default=100,
+        ge=1,
+        description="Scoring stops before it starts when the evaluation would need more "
+        "predictions than this for one checkpoint (the base model counts as one)",
+    )
 
 
 class TrainingConfig(BaseModel):
@@ -309,16 +321,20 @@ def config_path(name: str, config_dir: Path = CONFIG_DIR) -> Path:
 
 
 def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
-    """Why this config can't train on this machine, or None if it can: no GPU for a GPU
-    family (scoring needs one, wherever the training runs), no Replicate token for a
-    remote one, or a base model that is neither here nor to be had from the hub."""
+    """Why this config can't train on this machine, or None if it can: no Replicate token
+    for a remote one; no GPU for a GPU family (scoring needs one, wherever the training
+    ran, unless Replicate renders it too); or a base model that is neither here nor to be
+    had from the hub."""
+    if config.backend == "replicate":
+        if not os.environ.get(REPLICATE_TOKEN_ENV):
+            return f"backend replicate needs {REPLICATE_TOKEN_ENV} set to a Replicate API token"
+        if config.replicate.score_with_predictions:
+            return None  # trained and rendered there: nothing runs on this machine's GPU
     if config.family != "pixel" and not cuda and not config.allow_cpu:
         return f"the {config.family} trainer needs a CUDA GPU and none is available"
     source = config.import_path()
     if source is not None and not source.exists():
         return f"import_from '{config.import_from}' does not exist"
-    if config.backend == "replicate" and not os.environ.get(REPLICATE_TOKEN_ENV):
-        return f"backend replicate needs {REPLICATE_TOKEN_ENV} set to a Replicate API token"
     return missing_base_reason(config)
 
 

@@ -24,6 +24,7 @@ import shutil
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from diffusers import DiffusionPipeline
@@ -182,17 +183,18 @@ def import_epochs(
     run_dir: Path,
     log: Callable[[str], None] = print,
     provenance: dict | None = None,
+    convert: bool = True,
 ) -> list[ImportedEpoch]:
     """A checkpoint folder in `run_dir` for every epoch in `source` (a folder or one
     file) not already there from the same file; `provenance` joins each sidecar (where a
-    remote training came from)."""
-    family = family_for(config)
-    base = base_model_source(config)
-    base_sha256 = denoiser_sha256(base)
+    remote training came from). `convert=False` keeps each file as it came, as the
+    diffusers file alone, without loading the base model: for a LoRA scored where it was
+    trained (Replicate predictions), whose base model this machine need not hold."""
     epochs = find_epochs(source, run_dir / "unpacked")
     done = set(completed_epochs(run_dir))
-    device, dtype = placement(config)
-    pipe = family.load(base, device, dtype, config.base_model_config)
+    base = base_model_source(config) if convert else None
+    base_sha256 = denoiser_sha256(base) if convert else None
+    pipe: DiffusionPipeline | None = None
     for item in epochs:
         folder = epoch_dir(run_dir, item.epoch)
         digest = file_digest(item.weights)
@@ -213,8 +215,18 @@ def import_epochs(
             "dataset_sha256": data.sha256,
             **(provenance or {}),
         }
+        if not convert:
+            write_checkpoint_folder(run_dir, item.epoch, partial(_as_it_came, item), sidecar)
+            continue
+        if pipe is None:
+            device, dtype = placement(config)
+            pipe = family_for(config).load(base, device, dtype, config.base_model_config)
         _import_epoch(pipe, config, item, run_dir, sidecar)
     return epochs
+
+
+def _as_it_came(item: ImportedEpoch, target: Path) -> None:
+    shutil.copyfile(item.weights, target / DIFFUSERS_FILE)
 
 
 def _import_epoch(

@@ -48,9 +48,10 @@ _LOG_TAIL = 20  # lines of a failed training's log shown in the error
 T = TypeVar("T")
 
 
-class RemoteTrainingError(RuntimeError):
-    """A remote training that could not be run or did not end in weights; the message
-    says which training and why, with its last log lines where it has them."""
+class RemoteError(RuntimeError):
+    """A call to Replicate that could not be made or did not end well (a training without
+    weights, a failed prediction); the message says which and why, with a failed
+    training's last log lines."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def replicate_client() -> replicate.Client:
     token from the environment; a missing token fails here, before anything is uploaded."""
     token = os.environ.get(REPLICATE_TOKEN_ENV)
     if not token:
-        raise RemoteTrainingError(
+        raise RemoteError(
             f"set {REPLICATE_TOKEN_ENV} to a Replicate API token "
             "(https://replicate.com/account/api-tokens) to train with backend: replicate"
         )
@@ -160,19 +161,20 @@ def train_on_replicate(
     state |= {"status": training.status}
     if training.status != "succeeded":
         _write_state(run_dir, state)
-        raise RemoteTrainingError(_ended_badly(training))
+        raise RemoteError(_ended_badly(training))
     state["version"] = (training.output or {}).get("version")
-    tar = _download((training.output or {}).get("weights"), run_dir, say)
+    tar = _download_weights((training.output or {}).get("weights"), run_dir, say)
     provenance = {
         "replicate_training_id": training.id,
         "replicate_version": state["version"],
         "replicate_trainer": config.replicate.trainer,
     }
     try:
-        import_epochs(config, config_name, data, tar, run_dir, say, provenance)
+        convert = not config.replicate.score_with_predictions  # else the base need not be here
+        import_epochs(config, config_name, data, tar, run_dir, say, provenance, convert)
     except CheckpointImportError as error:
         tar.unlink()  # refused: a re-run downloads it again rather than trusting it
-        raise RemoteTrainingError(f"training {training.id}: {error}") from error
+        raise RemoteError(f"training {training.id}: {error}") from error
     _write_state(run_dir, state)
     return RemoteRun(run_dir, training.id, state["version"], created_now)
 
@@ -188,10 +190,10 @@ def _start(
     """Upload the package, create the training and record its id before anything else."""
     settings = config.replicate
     say(f"uploading {package.name} ({package.stat().st_size / 1e6:.1f} MB) to Replicate")
-    upload = _call(lambda: client.files.create(package), "uploading the package")
+    upload = call_replicate(lambda: client.files.create(package), "uploading the package")
     inputs = trainer_inputs(config, upload.urls["get"], len(data.captions))
     owner_name, version = settings.trainer.split(":")
-    training = _call(
+    training = call_replicate(
         lambda: client.trainings.create(
             model=owner_name, version=version, input=inputs, destination=settings.destination
         ),
@@ -222,10 +224,10 @@ def _wait(
             training = client.trainings.get(training_id)
         except (httpx.TransportError, ReplicateError) as error:
             if isinstance(error, ReplicateError) and (error.status or 500) < 500:
-                raise RemoteTrainingError(f"training {training_id}: {_reason(error)}") from error
+                raise RemoteError(f"training {training_id}: {_reason(error)}") from error
             failures += 1
             if failures > settings.connection_retries:
-                raise RemoteTrainingError(
+                raise RemoteError(
                     f"training {training_id}: Replicate did not answer {failures} polls in "
                     f"a row ({_reason(error)}); it is recorded, so a re-run goes on "
                     "polling it instead of starting another"
@@ -261,34 +263,43 @@ def _cancel(client: replicate.Client, run_dir: Path, state: dict, say: Callable[
     _write_state(run_dir, state | {"status": "canceled"})
 
 
-def _download(url: str | None, run_dir: Path, say: Callable[[str], None]) -> Path:
-    """The weights tar, whole or not at all. No Authorization header: the weights host is
-    not Replicate's API and has no business seeing the token."""
+def _download_weights(url: str | None, run_dir: Path, say: Callable[[str], None]) -> Path:
     if not url:
-        raise RemoteTrainingError("the training succeeded but names no weights to download")
+        raise RemoteError("the training succeeded but names no weights to download")
     target = run_dir / WEIGHTS_FILE
-    if target.exists():
-        return target
-    say(f"downloading the weights ({url.split('?')[0]})")
-    with replacing(target) as tmp, httpx.stream("GET", url, follow_redirects=True) as response:
-        if response.status_code != 200:
-            raise RemoteTrainingError(f"downloading {url}: HTTP {response.status_code}")
-        with tmp.open("wb") as out:
-            for chunk in response.iter_bytes():
-                out.write(chunk)
+    if not target.exists():
+        say(f"downloading the weights ({url.split('?')[0]})")
+        download(url, target)
     return target
 
 
-def _call(request: Callable[[], T], doing: str) -> T:
+def download(url: str, target: Path) -> Path:
+    """`url` saved at `target`, whole or not at all. No Authorization header: Replicate
+    serves files from a delivery host, not its API, and that host has no business seeing
+    the token."""
+    try:
+        with replacing(target) as tmp, httpx.stream("GET", url, follow_redirects=True) as got:
+            if got.status_code != 200:
+                raise RemoteError(f"downloading {url.split('?')[0]}: HTTP {got.status_code}")
+            with tmp.open("wb") as out:
+                for chunk in got.iter_bytes():
+                    out.write(chunk)
+    except httpx.HTTPError as error:
+        raise RemoteError(f"downloading {url.split('?')[0]}: {_reason(error)}") from error
+    return target
+
+
+def call_replicate(request: Callable[[], T], doing: str) -> T:
     """A request to Replicate's API whose failure is an error saying what was being done
     and what Replicate said (its validation message for a 422, 'unauthorized' for 401)."""
     try:
         return request()
     except (ReplicateError, httpx.HTTPError) as error:
-        raise RemoteTrainingError(f"{doing}: {_reason(error)}") from error
+        raise RemoteError(f"{doing}: {_reason(error)}") from error
 
 
 def _reason(error: Exception) -> str:
+    """What went wrong, as Replicate or the connection said it, with secrets redacted."""
     if isinstance(error, ReplicateError):
         parts = [f"HTTP {error.status}" if error.status else "", error.title, error.detail]
         return str(redact(" - ".join(p for p in parts if p)))

@@ -122,3 +122,61 @@ def test_a_replicate_training_is_scored_and_promoted_and_its_token_kept_out(
     written = [p for p in pipeline.root.rglob("*") if p.is_file()]
     assert len(written) > 50
     assert not [p for p in written if canary.encode() in p.read_bytes()]
+
+
+def test_a_replicate_run_scored_by_predictions_needs_neither_gpu_nor_base_model_here(
+    pipeline, tmp_path, monkeypatch
+):
+    """FLUX.1-dev is not on this machine and there is no GPU: Replicate trains and renders,
+    the pipeline judges; the bound on predictions is checked before any is paid for."""
+    import io
+
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from bespoke_pipeline.pixelart.synth import synth_portraits
+    from bespoke_pipeline_tests.fake_replicate import (
+        FakeReplicate,
+        flux_on_replicate,
+        trained_model_tar,
+    )
+
+    lora = tmp_path / "lora.safetensors"
+    save_file({"transformer.x_embedder.lora_A.weight": torch.ones(4, 8)}, lora)
+    drawn = {}
+    for name, image in (
+        ("lora_image", next(iter(synth_portraits(1, seed=99)))[0]),
+        ("base_image", Image.new("RGB", (24, 24), (128, 128, 128))),
+    ):
+        buffer = io.BytesIO()
+        image.resize((1024, 1024), Image.Resampling.NEAREST).save(buffer, format="PNG")
+        drawn[name] = buffer.getvalue()
+    configs = tmp_path / "configs"
+    configs.mkdir()
+
+    def write_config(bound: int) -> None:
+        remote = flux_on_replicate(
+            score_with_predictions=True, max_predictions_per_checkpoint=bound
+        )
+        (configs / "flux-dev.yaml").write_text(yaml.safe_dump(remote))
+
+    with FakeReplicate("scoring-canary-value", trained_model_tar(lora), **drawn) as fake:
+        monkeypatch.setenv("REPLICATE_API_TOKEN", "scoring-canary-value")
+        monkeypatch.setenv("REPLICATE_BASE_URL", fake.base_url)
+        monkeypatch.setenv("REPLICATE_POLL_INTERVAL", "0.01")
+        pipeline.materialize()
+        write_config(bound=15)  # the quick evaluation renders 16 images per checkpoint
+        refused = pipeline.train(configs, "flux-dev", raise_on_error=False)
+        assert not refused.success and not fake.predictions
+        write_config(bound=16)
+        result = pipeline.train(configs, "flux-dev")
+
+    assert result.success
+    assert len(fake.predictions) == 32  # the base model and epoch 1
+    failure = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "scoring needs 16 predictions per checkpoint" in str(failure[0].event_specific_data)
+    scores = result.output_for_node("checkpoint_scores").set_index("epoch")
+    assert scores.loc[1, "composite"] > scores.loc[0, "composite"]
+    record = json.loads((production_dir(pipeline.root / "runtime") / PRODUCTION_RECORD).read_text())
+    assert record["config"] == "flux-dev" and record["epoch"] == 1

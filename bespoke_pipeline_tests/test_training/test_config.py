@@ -102,6 +102,12 @@ def test_a_replicate_config_without_a_token_says_what_to_set(monkeypatch):
     assert unavailable_reason(remote, cuda=True) == (
         "backend replicate needs REPLICATE_API_TOKEN set to a Replicate API token"
     )
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "placeholder-value")
+    scored_here = remote.model_copy(update={"allow_cpu": False})
+    assert "needs a CUDA GPU" in unavailable_reason(scored_here, cuda=False)
+    rendered_there = remote.replicate.model_copy(update={"score_with_predictions": True})
+    scored_there = remote.model_copy(update={"allow_cpu": False, "replicate": rendered_there})
+    assert unavailable_reason(scored_there, cuda=False) is None  # no GPU, no FLUX weights here
 
 
 def test_bespoke_run_skips_a_gated_hub_model_with_the_reason_and_trains_the_rest(

@@ -16,7 +16,7 @@ from bespoke_pipeline.training.checkpoints import (
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.lora import LoraTrainer
 from bespoke_pipeline.training.replicate_trainer import (
-    RemoteTrainingError,
+    RemoteError,
     remote_run_dir,
     replicate_client,
     train_on_replicate,
@@ -107,7 +107,7 @@ def test_a_dropped_connection_then_a_rerun_polls_the_same_training(
 ):
     service.drop_polls = 1000
     config = remote_config(tiny_bases, connection_retries=2)
-    with pytest.raises(RemoteTrainingError, match="re-run goes on polling it"):
+    with pytest.raises(RemoteError, match="re-run goes on polling it"):
         run(config, package, tmp_path / "runs")
     assert len(service.trainings) == 1
 
@@ -138,7 +138,7 @@ def test_a_failed_training_is_reported_with_its_logs_and_a_rerun_starts_afresh(
 ):
     service.end_status = "failed"
     config = remote_config(tiny_bases)
-    with pytest.raises(RemoteTrainingError, match="failed: Training failed") as raised:
+    with pytest.raises(RemoteError, match="failed: Training failed") as raised:
         run(config, package, tmp_path / "runs")
     assert "CUDA out of memory" in str(raised.value)
 
@@ -152,17 +152,17 @@ def test_the_services_refusals_say_what_it_said(
 ):
     config = remote_config(tiny_bases, input={"lora_rank": 4096})
     service.reject_input = "- input.lora_rank: Must be less than or equal to 128"
-    with pytest.raises(RemoteTrainingError, match="HTTP 422 .* less than or equal to 128"):
+    with pytest.raises(RemoteError, match="HTTP 422 .* less than or equal to 128"):
         run(config, package, tmp_path / "runs")
 
     monkeypatch.setenv("REPLICATE_API_TOKEN", "wrong-canary-value")
-    with pytest.raises(RemoteTrainingError, match="uploading the package: HTTP 401") as raised:
+    with pytest.raises(RemoteError, match="uploading the package: HTTP 401") as raised:
         run(config, package, tmp_path / "runs")
     assert "wrong-canary" not in str(raised.value)
     assert not service.trainings
 
     monkeypatch.delenv("REPLICATE_API_TOKEN")
-    with pytest.raises(RemoteTrainingError, match="set REPLICATE_API_TOKEN"):
+    with pytest.raises(RemoteError, match="set REPLICATE_API_TOKEN"):
         replicate_client()
 
 
@@ -171,7 +171,7 @@ def test_a_corrupt_download_is_refused_and_fetched_again_next_time(
 ):
     good, service.weights = service.weights, b"<html>502 Bad Gateway</html>"
     config = remote_config(tiny_bases)
-    with pytest.raises(RemoteTrainingError, match="trained_model.tar: not a readable tar"):
+    with pytest.raises(RemoteError, match="trained_model.tar: not a readable tar"):
         run(config, package, tmp_path / "runs")
 
     service.weights = good
