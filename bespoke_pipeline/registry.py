@@ -46,6 +46,7 @@ _REQUIREMENTS = ("mlflow", "torch", "diffusers", "transformers", "peft", "safete
 class Registered:
     version: str
     composite: float
+    composite_ci: float  # half-width of its 95% interval (0 for versions tagged before it)
     dataset_sha256: str
     run_id: str
 
@@ -54,6 +55,7 @@ class Registered:
         return cls(
             str(version.version),
             float(version.tags.get("composite", "nan")),
+            float(version.tags.get("composite_ci", "0")),
             version.tags.get("dataset_sha256", ""),
             version.run_id,
         )
@@ -112,6 +114,7 @@ def register(run: TrackedRun, folder: Path, record: dict, tags: dict[str, str]) 
         tags={
             **tags,
             "composite": repr(float(record["composite"])),  # exact: a tie must compare equal
+            "composite_ci": repr(float(record["scores"].get("composite_ci", 0.0))),
             "dataset_sha256": record["dataset_sha256"],
         },
     )

@@ -71,9 +71,18 @@ def test_a_model_as_good_as_production_is_not_registered_again(stores, tmp_path)
     folder.mkdir()
     (folder / "weights.bin").write_bytes(b"not read here")
     composite = 0.6771252893518519
-    record = {"composite": composite, "guidance_scale": 1.0, "steps": 10, "dataset_sha256": DATA}
+    record = {
+        "composite": composite,
+        "guidance_scale": 1.0,
+        "steps": 10,
+        "dataset_sha256": DATA,
+        "scores": {"composite": composite, "composite_ci": 0.02},
+    }
     with tracked_run(stores.tracking_uri, "bespoke-punks", "production_model", {}) as run:
         registered = register(run, folder, record, {})
     client = MlflowClient(stores.tracking_uri)
     assert settle(client, DATA).version == registered.version
-    assert not beats(pd.Series({"composite": composite}), best_version(client, DATA).composite)
+    production = best_version(client, DATA)
+    assert production.composite_ci == 0.02
+    again = pd.Series({"composite": composite, "composite_ci": 0.02})
+    assert not beats(again, production.composite, production.composite_ci)

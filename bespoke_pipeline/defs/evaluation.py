@@ -22,6 +22,7 @@ from bespoke_pipeline.evaluation.promotion import (
     best_candidate,
     candidate_record,
     model_card,
+    noise,
     trained_on,
     write_production,
 )
@@ -226,10 +227,13 @@ def production_model(
     if candidate is None:
         metadata["decision"] = dg.MetadataValue.text("no checkpoint passes the quality gates")
         return dg.Output(decision, metadata=metadata)
-    if not beats(candidate, current and current.composite):
+    if current is not None and not beats(candidate, current.composite, current.composite_ci):
+        margin = noise(float(candidate["composite_ci"]), current.composite_ci)
         metadata["decision"] = dg.MetadataValue.text(
-            f"kept production version {current.version} (composite {current.composite:.3f} "
-            f">= {candidate['composite']:.3f})"
+            f"kept production version {current.version}: {candidate['config']} epoch "
+            f"{int(candidate['epoch'])} scores {candidate['composite']:.3f} against "
+            f"{current.composite:.3f}, not better beyond the noise of the scores "
+            f"(+/- {margin:.3f}, 95%)"
         )
         return dg.Output(decision, metadata=metadata)
 

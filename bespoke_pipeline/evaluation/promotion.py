@@ -5,6 +5,7 @@ production now."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -33,9 +34,22 @@ def best_candidate(tables: dict[str, pd.DataFrame]) -> pd.Series | None:
     return ranked.iloc[0]
 
 
-def beats(candidate: pd.Series, production_composite: float | None) -> bool:
-    """Replace production only with something better (or when there is none yet)."""
-    return production_composite is None or float(candidate["composite"]) > production_composite
+def noise(candidate_ci: float, production_ci: float) -> float:
+    """Half-width of the 95% interval of the difference between two composites, each
+    measured with its own interval: a smaller lead is within the noise of the scoring."""
+    return math.hypot(candidate_ci, production_ci)
+
+
+def beats(
+    candidate: pd.Series, production_composite: float | None, production_ci: float = 0.0
+) -> bool:
+    """Replace production only with something better beyond the noise of the scores (or
+    when there is none yet): with near-equal checkpoints, promotion would otherwise be a
+    coin toss that moves production back and forth on every retrain."""
+    if production_composite is None:
+        return True
+    lead = float(candidate["composite"]) - production_composite
+    return lead > noise(float(candidate["composite_ci"]), production_ci)
 
 
 def trained_on(scores: pd.DataFrame) -> str | None:
@@ -75,6 +89,7 @@ def model_card(
         f"- dataset sha256: `{dataset_sha256}`",
         f"- base model: `{config.get('base_model')}`",
         f"- meets the reference targets: {'yes' if candidate['meets_targets'] else 'no'}",
+        _lead(candidate, before),
         "",
         "| metric | this model | previous production | target |",
         "| --- | --- | --- | --- |",
@@ -91,6 +106,17 @@ def model_card(
     lines += ["", "## Training config", "", "```", *[f"{k}: {v}" for k, v in config.items()], "```"]
     lines += ["", "## Metrics", "", *[f"- **{m.name}** ({m.range}): {m.meaning}" for m in METRICS]]
     return "\n".join(lines) + "\n"
+
+
+def _lead(candidate: pd.Series, previous: dict) -> str:
+    if "composite" not in previous:
+        return "- the first production model of this data"
+    lead = float(candidate["composite"]) - previous["composite"]
+    margin = noise(float(candidate["composite_ci"]), previous.get("composite_ci", 0.0))
+    return (
+        f"- composite {lead:+.3f} over the previous production, beyond the noise of the "
+        f"scores (+/- {margin:.3f}, 95%)"
+    )
 
 
 def read_production(folder: Path) -> dict | None:

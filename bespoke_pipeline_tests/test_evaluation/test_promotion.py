@@ -10,7 +10,13 @@ from bespoke_pipeline.pixelart.synth import synth_portraits
 def table(*rows: tuple[int, float, bool]) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"epoch": e, "composite": c, "passes_gates": ok, "checkpoint": f"e{e}"}
+            {
+                "epoch": e,
+                "composite": c,
+                "composite_ci": 0.0,
+                "passes_gates": ok,
+                "checkpoint": f"e{e}",
+            }
             for e, c, ok in rows
         ]
     )
@@ -35,6 +41,18 @@ def test_production_moves_only_to_a_better_model():
     assert beats(candidate, None)
     assert beats(candidate, 0.4)
     assert not beats(candidate, 0.5)
+
+
+def test_a_lead_within_the_noise_of_the_scores_does_not_move_production():
+    """Two near-equal epochs (the shipped run once tied at 0.339 and 0.339) must not
+    swap production on every retrain: the lead has to clear the interval of the
+    difference, sqrt(0.03^2 + 0.04^2) = 0.05 here."""
+    candidate = pd.Series({"composite": 0.70, "composite_ci": 0.03})
+    assert not beats(candidate, 0.66, production_ci=0.04)  # +0.04: noise
+    assert not beats(candidate, 0.65, production_ci=0.04)  # +0.05: still not beyond it
+    assert beats(candidate, 0.64, production_ci=0.04)  # +0.06
+    assert beats(candidate, 0.66)  # a version tagged without an interval: 0.04 > 0.03
+    assert not beats(candidate, 0.675)  # its own interval still counts
 
 
 def test_gates_name_every_failure():
