@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from bespoke_pipeline.paths import PRETRAIN_STATE_DIR
@@ -213,6 +215,27 @@ def _instance():
         sys.exit(str(error))
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from bespoke_pipeline.evaluation.comparison import report
+    from bespoke_pipeline.paths import default_tracking_uri
+    from bespoke_pipeline.scored_runs import NoScoredRun, scored_checkpoint
+    from bespoke_pipeline.tracking import EXPERIMENT
+    from bespoke_pipeline.training.plots import titled_columns
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        sides = [scored_checkpoint(default_tracking_uri(), EXPERIMENT, r) for r in args.runs]
+    except NoScoredRun as error:
+        sys.exit(str(error))
+    (a, grid_a), (b, grid_b) = sides
+    if a.label == b.label:  # one checkpoint scored in two runs: tell them apart
+        a = replace(a, label=f"{a.label} ({args.runs[0]})")
+        b = replace(b, label=f"{b.label} ({args.runs[1]})")
+    print(report(a, b))
+    titled_columns([(a.label, grid_a), (b.label, grid_b)]).save(args.out)
+    print(f"\nwrote {args.out}: both runs' comparison grids (epochs x the same prompts, seeds)")
+
+
 def _status(args: argparse.Namespace) -> None:
     from bespoke_pipeline.paths import production_dir
     from bespoke_pipeline.reports import asset_status, production_summary
@@ -324,6 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, help="default: the evaluated best")
     gen.add_argument("--scale", type=int, default=16, help="preview upscale factor")
     gen.set_defaults(run=_generate)
+    compare = commands.add_parser(
+        "compare", help="two scored checkpoints: the settings that differ, the scores that moved"
+    )
+    compare.add_argument(
+        "runs",
+        nargs=2,
+        metavar="RUN",
+        help="a config (its best epoch), config:epoch, or a checkpoint_scores run id[:epoch]",
+    )
+    compare.add_argument("--out", type=Path, default=Path("compare.png"))
+    compare.set_defaults(run=_compare)
     status = commands.add_parser(
         "status", help="latest materialization of every asset and the production model"
     )

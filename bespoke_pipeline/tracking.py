@@ -25,6 +25,9 @@ from PIL import Image
 
 from bespoke_pipeline.redaction import redact
 
+#: The MLflow experiment every materialization records into (the resource may name another).
+EXPERIMENT = "bespoke-punks"
+
 _MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 #: How long the start of a run waits for a tracking server: one that is up answers in
 #: milliseconds, while MLflow's own retries take minutes to give up on one that is down.

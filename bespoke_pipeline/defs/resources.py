@@ -21,7 +21,7 @@ from bespoke_pipeline.paths import (
     runtime_dir,
 )
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
-from bespoke_pipeline.tracking import TrackedRun, open_tracking_store, tracked_run
+from bespoke_pipeline.tracking import EXPERIMENT, TrackedRun, open_tracking_store, tracked_run
 from bespoke_pipeline.training.config import (
     CONFIG_DIR,
     TrainingConfig,
@@ -114,7 +114,7 @@ class MlflowResource(dg.ConfigurableResource):
     """Every materialization is one MLflow run, tagged so it can be found from Dagster."""
 
     tracking_uri: str
-    experiment: str = "bespoke-punks"
+    experiment: str = EXPERIMENT
     #: Where a new experiment keeps its artifacts (a path or URI); None: the server decides.
     artifact_location: str | None = None
 

@@ -37,3 +37,19 @@ def labelled_rows(rows: Sequence[tuple[str, Image.Image]], label_width: int = 72
         draw.text((6, y + row.height // 2 - 6), label, fill="#e0e0e0")
         y += row.height
     return grid
+
+
+def titled_columns(
+    columns: Sequence[tuple[str, Image.Image]], title_height: int = 20
+) -> Image.Image:
+    """Images side by side, each under its title (two runs' grids on the same prompts)."""
+    width = sum(image.width for _, image in columns)
+    height = title_height + max(image.height for _, image in columns)
+    sheet = Image.new("RGB", (width, height), "#202020")
+    draw = ImageDraw.Draw(sheet)
+    x = 0
+    for title, image in columns:
+        sheet.paste(image, (x, title_height))
+        draw.text((x + 6, 4), title, fill="#e0e0e0")
+        x += image.width
+    return sheet

@@ -1,0 +1,108 @@
+"""Two scored checkpoints side by side: exactly which settings differ, and which scores
+moved beyond the noise of the evaluation, so "why did this run work and that one fail"
+is read off a table instead of guessed.
+
+A metric's interval is the 95% interval of its mean over the checkpoint's images at its
+best sampler setting; a difference is beyond the noise when it exceeds the interval of
+the difference, the two intervals combined (as promotion judges a lead).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bespoke_pipeline.evaluation.promotion import noise
+from bespoke_pipeline.evaluation.scoring import WEIGHTS
+
+#: Rows of the score comparison: the composite, then every metric it weighs.
+COMPARED = ["composite", *WEIGHTS]
+#: Settings that name a run rather than shape it.
+_NOT_SETTINGS = {"config_name"}
+
+
+@dataclass(frozen=True)
+class ScoredCheckpoint:
+    label: str  # e.g. "pixel-tiny epoch 8"
+    config: dict[str, str]  # the training settings, as recorded
+    images: pd.DataFrame  # its per-image metrics at its best sampler setting
+    composite: float  # as the score table has it (of the metrics' means) ...
+    composite_ci: float  # ... with the interval promotion judges it by
+
+
+def config_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
+    """One row per setting whose value differs (a setting only one side has counts)."""
+    keys = sorted((set(a.config) | set(b.config)) - _NOT_SETTINGS)
+    rows = [
+        {"setting": key, a.label: a.config.get(key, "-"), b.label: b.config.get(key, "-")}
+        for key in keys
+        if a.config.get(key) != b.config.get(key)
+    ]
+    return pd.DataFrame(rows, columns=["setting", a.label, b.label])
+
+
+def score_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
+    """Per metric: each side's mean, the difference b - a, its 95% interval, and whether
+    the difference is beyond it. Metrics neither side was asked about are left out."""
+    rows = []
+    for metric in COMPARED:
+        (mean_a, ci_a), (mean_b, ci_b) = (
+            _mean_and_interval(a, metric),
+            _mean_and_interval(b, metric),
+        )
+        if math.isnan(mean_a) or math.isnan(mean_b):
+            continue
+        interval = noise(ci_a, ci_b)
+        rows.append(
+            {
+                "metric": metric,
+                a.label: mean_a,
+                b.label: mean_b,
+                "difference": mean_b - mean_a,
+                "interval": interval,
+                "beyond_noise": abs(mean_b - mean_a) > interval,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _mean_and_interval(side: ScoredCheckpoint, metric: str) -> tuple[float, float]:
+    if metric == "composite":
+        return side.composite, side.composite_ci
+    if metric not in side.images:  # a metric added after that run was scored
+        return math.nan, math.nan
+    values = side.images[metric].dropna()
+    if values.empty:
+        return math.nan, math.nan
+    spread = values.std(ddof=1) if len(values) > 1 else 0.0
+    return float(values.mean()), float(1.96 * np.nan_to_num(spread) / math.sqrt(len(values)))
+
+
+def findings(scores: pd.DataFrame, a: str, b: str) -> list[str]:
+    """The moves beyond the noise, in words, largest first."""
+    moved = scores[scores["beyond_noise"]].sort_values("difference", key=abs, ascending=False)
+    return [
+        f"{row.metric}: {row.difference:+.2f} +/- {row.interval:.2f} from {a} to {b}"
+        for row in moved.itertuples()
+    ]
+
+
+def report(a: ScoredCheckpoint, b: ScoredCheckpoint) -> str:
+    """What `bespoke compare` prints: the settings that differ, every score with its
+    interval, and the moves beyond the noise in words."""
+    settings, scores = config_diff(a, b), score_diff(a, b)
+    lines = [f"settings that differ ({len(settings)}):" if len(settings) else "the same settings"]
+    if len(settings):
+        lines.append(settings.to_string(index=False))
+    lines += [
+        "",
+        f"scores at each checkpoint's best sampler setting ({len(a.images)} and "
+        f"{len(b.images)} images; interval: 95% of the difference):",
+        scores.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        "",
+        *(findings(scores, a.label, b.label) or ["no score moved beyond the noise"]),
+    ]
+    return "\n".join(lines)
