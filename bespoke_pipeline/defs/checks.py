@@ -9,7 +9,7 @@ import pandas as pd
 from bespoke_pipeline.dataset.captions import agreement_table
 from bespoke_pipeline.dataset.package import verify_package
 from bespoke_pipeline.defs.dataset import captions, raw_images, training_package
-from bespoke_pipeline.defs.recording import markdown_table
+from bespoke_pipeline.defs.recording import table_metadata
 
 #: Fewer images than this rarely teach a LoRA a style (the reference run used 193).
 MIN_TRAINING_IMAGES = 20
@@ -21,7 +21,7 @@ def all_images_usable(raw_images: pd.DataFrame) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=rejected.empty,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"rejected": len(rejected), "files": markdown_table(rejected[["file", "reason"]])},
+        metadata={"rejected": len(rejected), "files": table_metadata(rejected[["file", "reason"]])},
     )
 
 
@@ -51,8 +51,8 @@ def captions_agree_with_pixels(captions: pd.DataFrame) -> dg.AssetCheckResult:
             "agreeing": agreeing,
             "flagged": len(flagged),
             "excluded": excluded,
-            "per_attribute": markdown_table(agreement_table(user)),
-            "files": markdown_table(flagged[["file", "included", "problems"]], 200),
+            "per_attribute": table_metadata(agreement_table(user)),
+            "files": table_metadata(flagged[["file", "included", "problems"]], 200),
         },
     )
 

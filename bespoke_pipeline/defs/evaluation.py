@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from bespoke_pipeline.defs.io_manager import BY_PARTITION
-from bespoke_pipeline.defs.recording import image_metadata, markdown_table
+from bespoke_pipeline.defs.recording import image_metadata, table_metadata
 from bespoke_pipeline.defs.resources import (
     ArtifactStore,
     EvaluationResource,
@@ -126,7 +126,7 @@ def checkpoint_scores(
     return dg.Output(
         table,
         metadata={
-            "scores": markdown_table(table[SUMMARY].round(3)),
+            "scores": table_metadata(table[SUMMARY].round(3)),
             "comparison": image_metadata(result.comparison, "epochs x prompts"),
             "best_epoch": dg.MetadataValue.int(int(best["epoch"]) if best is not None else -1),
             "best_composite": dg.MetadataValue.float(

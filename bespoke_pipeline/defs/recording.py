@@ -1,9 +1,11 @@
 """One call that records a materialization in both places people look: an MLflow run
 (params, metrics, images, tables) and the Dagster asset metadata."""
 
+import math
 from collections.abc import Mapping
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -46,7 +48,7 @@ def record(
     for name, image in images.items():
         metadata[name.rsplit(".", 1)[0]] = image_metadata(image, name)
     for name, frame in tables.items():
-        metadata[name.rsplit(".", 1)[0]] = markdown_table(frame)
+        metadata[name.rsplit(".", 1)[0]] = table_metadata(frame)
     metadata["mlflow_run_id"] = dg.MetadataValue.text(run.run_id)
     return metadata
 
@@ -99,14 +101,33 @@ class TrainingRecorder:
         return metadata
 
 
-def markdown_table(frame: pd.DataFrame, max_chars: int = 90) -> dg.MetadataValue:
-    """Long cells (captions) are shortened: the full text is in the asset and MLflow."""
-    if frame.empty:
-        return dg.MetadataValue.md("_(none)_")
+def table_metadata(frame: pd.DataFrame, max_chars: int = 90) -> dg.MetadataValue:
+    """A typed table the Dagster UI shows sortable, numbers as numbers. Long text cells
+    (captions) are shortened: the full text is in the asset and MLflow."""
+    columns = [dg.TableColumn(str(name), _column_type(frame[name])) for name in frame.columns]
 
-    def cell(value: object) -> str:
-        text = "" if pd.isna(value) else str(value)
+    def cell(value: object) -> str | int | float | bool | None:
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, bool | int | float):
+            return value
+        text = str(redact(str(value)))
         return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
-    short = frame.map(cell)
-    return dg.MetadataValue.md(str(redact(short.to_markdown(index=False))))
+    records = [
+        dg.TableRecord({str(k): cell(v) for k, v in row.items()})
+        for row in frame.to_dict("records")
+    ]
+    return dg.MetadataValue.table(records, dg.TableSchema(columns=columns))
+
+
+def _column_type(column: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(column):
+        return "bool"
+    if pd.api.types.is_integer_dtype(column):
+        return "int"
+    if pd.api.types.is_float_dtype(column):
+        return "float"
+    return "string"

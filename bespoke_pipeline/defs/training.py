@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 import torch
 
-from bespoke_pipeline.defs.recording import TrainingRecorder, markdown_table
+from bespoke_pipeline.defs.recording import TrainingRecorder, table_metadata
 from bespoke_pipeline.defs.resources import ArtifactStore, MlflowResource, TrainingResource
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
@@ -147,7 +147,7 @@ def _imported(
         params={"epochs": len(epochs)},
         metadata={
             "imported_epochs": dg.MetadataValue.int(len(epochs)),
-            "imported_files": markdown_table(sources),
+            "imported_files": table_metadata(sources),
         },
         table=sources,
     )
@@ -263,7 +263,7 @@ def lora_checkpoints(lora: dict):
         frame,
         metadata={
             "checkpoints": len(frame),
-            "table": markdown_table(frame[["epoch", "step", "mean_loss"]]),
+            "table": table_metadata(frame[["epoch", "step", "mean_loss"]]),
         },
     )
     bad = [t for epoch in frame.epoch for t in non_finite_tensors(epoch_dir(run_dir, epoch))]
