@@ -27,6 +27,9 @@ from bespoke_pipeline.redaction import redact
 
 #: The MLflow experiment every materialization records into (the resource may name another).
 EXPERIMENT = "bespoke-punks"
+#: The experiment tag by which MLflow's UI tells model training from GenAI work.
+_EXPERIMENT_KIND = "mlflow.experimentKind"
+_MODEL_TRAINING = "custom_model_development"
 
 _MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 #: How long the start of a run waits for a tracking server: one that is up answers in
@@ -118,15 +121,20 @@ class TrackedRun:
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
     """The experiment's id, created if missing; two first runs may race to create it, and
-    the one that loses takes the winner's."""
+    the one that loses takes the winner's. It is marked as model training, so the MLflow UI
+    shows runs, metrics and models rather than its GenAI evaluation pages."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if experiment.tags.get(_EXPERIMENT_KIND) != _MODEL_TRAINING:  # made before the mark
+            client.set_experiment_tag(experiment.experiment_id, _EXPERIMENT_KIND, _MODEL_TRAINING)
         return experiment.experiment_id
     location = artifact_location
     if location and "://" not in location:
         location = Path(location).resolve().as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(
+            name, artifact_location=location, tags={_EXPERIMENT_KIND: _MODEL_TRAINING}
+        )
     except MlflowException:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:

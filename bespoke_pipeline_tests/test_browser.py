@@ -78,11 +78,16 @@ def test_dagster_ui_shows_the_materialized_chain(finished_run, browser, screensh
         _open(page, f"{url}/assets/checkpoint_scores?partition=pixel-tiny")
         _show_markdown(page, "comparison")
         assert page.locator("img[src^='data:image/png']").count() == 1  # epochs x prompts
+        page.wait_for_timeout(1_000)  # the dialog fades in
         page.screenshot(path=screenshots / "dagster-comparison.png")
         page.keyboard.press("Escape")
-        _show_markdown(page, "scores")
+        page.get_by_role("dialog").first.wait_for(state="hidden", timeout=30_000)
+        page.wait_for_timeout(1_000)  # ... and out
+        # the score table is a typed table, shown in place (no dialog)
         for column in ("epoch", "composite", "eyes_placed", "passes_gates"):
             assert page.get_by_text(column, exact=True).count() > 0, column
+        header = page.get_by_text("composite_ci", exact=True).first
+        header.evaluate("cell => cell.scrollIntoView({block: 'center'})")
         page.screenshot(path=screenshots / "dagster-checkpoint-scores.png")
 
 
@@ -98,8 +103,14 @@ def test_mlflow_ui_shows_the_loss_curve_and_the_production_model(
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", finished_run.env["MLFLOW_TRACKING_URI"],
     ]  # fmt: skip
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     with _server(command, finished_run.env, "/health", host_flag="--host") as url:
         page = browser  # MLflow's UI polls, so "load" rather than "networkidle"
+        page.goto(f"{url}/#/experiments/{experiment.experiment_id}", wait_until="load")
+        with suppress(playwright_api.TimeoutError):  # the UI's own mode switch, where shown
+            page.get_by_text("Model training", exact=True).first.click(timeout=10_000)
+        with suppress(playwright_api.TimeoutError):  # the assistant panel covers a third
+            page.get_by_label("Close", exact=True).first.click(timeout=5_000)
         page.goto(
             f"{url}/#/experiments/{experiment.experiment_id}/runs/{lora_run.info.run_id}"
             "/model-metrics",
@@ -107,11 +118,14 @@ def test_mlflow_ui_shows_the_loss_curve_and_the_production_model(
         )
         for chart in ("lora (loss)", "lora (epoch_loss)"):
             page.get_by_text(chart).first.wait_for(timeout=60_000)
+        page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)  # drawn, not loading
+        page.wait_for_timeout(2_000)
         page.screenshot(path=screenshots / "mlflow-loss.png", full_page=True)
 
         page.goto(f"{url}/#/models/{MODEL_NAME}", wait_until="load")
         page.get_by_text("Version 1").first.wait_for(timeout=60_000)
         page.get_by_text(re.compile(rf"^@\s*{ALIAS}$")).first.wait_for(timeout=30_000)  # alias
+        page.wait_for_timeout(1_000)
         page.screenshot(path=screenshots / "mlflow-production-model.png", full_page=True)
 
 
