@@ -14,6 +14,7 @@ from PIL import Image
 
 from bespoke_pipeline.evaluation.checkpoint_scores import BASE_EPOCH
 from bespoke_pipeline.evaluation.comparison import ScoredCheckpoint
+from bespoke_pipeline.evaluation.promotion import best_candidate
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -81,15 +82,17 @@ def _scores_run(client: MlflowClient, experiment: str, name: str):
 
 
 def _chosen(scores: pd.DataFrame, epoch: int | None, spec: str) -> pd.Series:
+    """The epoch asked for, else the one promotion would pick, else the best trained one."""
     if epoch is not None:
         rows = scores[scores["epoch"] == epoch]
         if rows.empty:
             raise NoScoredRun(f"{spec}: epochs scored are {', '.join(map(str, scores.epoch))}")
         return rows.iloc[0]
+    best = best_candidate({spec: scores})
+    if best is not None:
+        return best
     trained = scores[scores["epoch"] != BASE_EPOCH]
-    passing = trained[trained["passes_gates"]]
-    ranked = (passing if not passing.empty else trained).sort_values("composite", ascending=False)
-    return ranked.iloc[0]
+    return trained.loc[trained["composite"].idxmax()]
 
 
 def _training_settings(client: MlflowClient, scores_run, partition: str) -> dict[str, str]:

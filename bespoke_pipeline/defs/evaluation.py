@@ -15,7 +15,7 @@ from bespoke_pipeline.defs.resources import (
     TrainingResource,
 )
 from bespoke_pipeline.defs.training import GPU_STEP, TRAINING_CONFIGS
-from bespoke_pipeline.evaluation.checkpoint_scores import evaluation_prompts, score_run
+from bespoke_pipeline.evaluation.checkpoint_scores import score_run
 from bespoke_pipeline.evaluation.metrics import palette_of
 from bespoke_pipeline.evaluation.promotion import (
     beats,
@@ -26,13 +26,11 @@ from bespoke_pipeline.evaluation.promotion import (
     trained_on,
     write_production,
 )
-from bespoke_pipeline.evaluation.replicate_rendering import ReplicateRendering
-from bespoke_pipeline.evaluation.scoring import (
-    EvaluationSettings,
-    ModelScore,
-    images_per_checkpoint,
-    numeric_scores,
+from bespoke_pipeline.evaluation.replicate_rendering import (
+    ReplicateRendering,
+    checked_prediction_count,
 )
+from bespoke_pipeline.evaluation.scoring import EvaluationSettings, ModelScore, numeric_scores
 from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.registry import (
     MODEL_NAME,
@@ -45,7 +43,6 @@ from bespoke_pipeline.registry import (
 from bespoke_pipeline.training.checkpoints import read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData, read_package
-from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.replicate_trainer import RemoteError, replicate_client
 
 GROUP = "evaluation"
@@ -160,27 +157,16 @@ def _replicate_rendering(
     bound on predictions per checkpoint, which is checked before any is paid for."""
     if config.replicate is None or not config.replicate.score_with_predictions:
         return None
-    settings = settings.for_family(family_for(config))
-    prompts = evaluation_prompts(settings, data.captions, config.trigger_word)
-    needed = images_per_checkpoint(settings, prompts)
-    bound = config.replicate.max_predictions_per_checkpoint
-    if needed > bound:
-        raise dg.Failure(
-            description=f"{context.partition_key}: scoring needs {needed} predictions per "
-            f"checkpoint ({len(prompts)} prompts x {settings.samples_per_prompt} samples x "
-            f"{len(settings.guidance_scales) * len(settings.steps)} sampler settings), over "
-            f"max_predictions_per_checkpoint {bound}: raise it, or score fewer prompts or "
-            "settings (EvaluationResource)"
-        )
+    try:
+        needed = checked_prediction_count(config, settings, data.captions)
+        client = replicate_client()
+    except RemoteError as error:
+        raise dg.Failure(description=f"{context.partition_key}: {error}") from error
     context.log.info(
         f"rendering on Replicate: {needed} predictions for each of {len(checkpoints) + 1} "
         f"checkpoints (the base model included), {needed * (len(checkpoints) + 1)} at most; "
         "images already rendered for the same inputs are reused, not paid for"
     )
-    try:
-        client = replicate_client()
-    except RemoteError as error:
-        raise dg.Failure(description=f"{context.partition_key}: {error}") from error
     return ReplicateRendering(config, checkpoints, client, store.cache_dir / "replicate")
 
 

@@ -1,6 +1,7 @@
 """lora[config] -> lora_checkpoints[config]: one partition per YAML file in configs/."""
 
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import pandas as pd
@@ -81,9 +82,11 @@ def lora(
         raise dg.Failure(description=f"{name}: {reason}")
     data = read_package(Path(training_package["path"]))
     if config.import_from is not None:
-        return _imported(context, name, config, data, store, mlflow)
+        made = _imported(context, name, config, data, store)
+        return _record_elsewhere(context, mlflow, name, config, data, made)
     if config.backend == "replicate":
-        return _on_replicate(context, name, config, data, training_package, store, mlflow)
+        made = _on_replicate(context, name, config, data, training_package, store)
+        return _record_elsewhere(context, mlflow, name, config, data, made)
     trainer = LoraTrainer(
         config, name, data, store.folder_for(context), store.cache_dir, log=context.log.info
     )
@@ -121,14 +124,22 @@ def lora(
     return dg.Output(value, metadata=metadata)
 
 
+class _MadeElsewhere(NamedTuple):
+    """Checkpoints that were not trained here, and what to record about where they came from."""
+
+    run_dir: Path
+    params: dict
+    metadata: dict
+    table: pd.DataFrame | None = None
+
+
 def _imported(
     context: dg.AssetExecutionContext,
     name: str,
     config: TrainingConfig,
     data: TrainingData,
     store: ArtifactStore,
-    mlflow: MlflowResource,
-) -> dg.Output[dict]:
+) -> _MadeElsewhere:
     """A config with `import_from`: the epochs trained elsewhere, made checkpoints."""
     try:
         run_dir, epochs = import_checkpoints(
@@ -137,20 +148,11 @@ def _imported(
     except CheckpointImportError as error:
         raise dg.Failure(description=f"{name}: {error}") from error
     sources = pd.DataFrame([{"epoch": e.epoch, "file": e.source.name} for e in epochs])
-    return _trained_elsewhere(
-        context,
-        mlflow,
-        name,
-        config,
-        data,
-        run_dir,
-        params={"epochs": len(epochs)},
-        metadata={
-            "imported_epochs": dg.MetadataValue.int(len(epochs)),
-            "imported_files": table_metadata(sources),
-        },
-        table=sources,
-    )
+    metadata = {
+        "imported_epochs": dg.MetadataValue.int(len(epochs)),
+        "imported_files": table_metadata(sources),
+    }
+    return _MadeElsewhere(run_dir, {"epochs": len(epochs)}, metadata, sources)
 
 
 def _on_replicate(
@@ -160,8 +162,7 @@ def _on_replicate(
     data: TrainingData,
     package: dict,
     store: ArtifactStore,
-    mlflow: MlflowResource,
-) -> dg.Output[dict]:
+) -> _MadeElsewhere:
     """A config with `backend: replicate`: the package trained there, its weights here."""
     warning = upload_side_warning(config, package["image_side"])
     if warning:
@@ -174,36 +175,26 @@ def _on_replicate(
         )
     except RemoteError as error:
         raise dg.Failure(description=f"{name}: {error}") from error
-    return _trained_elsewhere(
-        context,
-        mlflow,
-        name,
-        config,
-        data,
-        run_dir,
-        params={"replicate_training_id": remote.training_id, "replicate_version": remote.version},
-        metadata={
-            "replicate_training_id": dg.MetadataValue.text(remote.training_id),
-            "replicate_version": dg.MetadataValue.text(remote.version or "none"),
-            "new_training": dg.MetadataValue.bool(remote.created_now),
-            "checkpoints": dg.MetadataValue.text(
-                "the final weights only: Replicate keeps a FLUX training's intermediate "
-                "checkpoints only in its W&B run, which is not fetched"
-            ),
-        },
-    )
+    params = {"replicate_training_id": remote.training_id, "replicate_version": remote.version}
+    metadata = {
+        "replicate_training_id": dg.MetadataValue.text(remote.training_id),
+        "replicate_version": dg.MetadataValue.text(remote.version or "none"),
+        "new_training": dg.MetadataValue.bool(remote.created_now),
+        "checkpoints": dg.MetadataValue.text(
+            "the final weights only: Replicate keeps a FLUX training's intermediate "
+            "checkpoints only in its W&B run, which is not fetched"
+        ),
+    }
+    return _MadeElsewhere(run_dir, params, metadata)
 
 
-def _trained_elsewhere(
+def _record_elsewhere(
     context: dg.AssetExecutionContext,
     mlflow: MlflowResource,
     name: str,
     config: TrainingConfig,
     data: TrainingData,
-    run_dir: Path,
-    params: dict,
-    metadata: dict,
-    table: pd.DataFrame | None = None,
+    made: _MadeElsewhere,
 ) -> dg.Output[dict]:
     """The `lora` output and MLflow run of checkpoints that were not trained here."""
     with mlflow.run_for(context) as run:
@@ -212,21 +203,20 @@ def _trained_elsewhere(
                 "config_name": name,
                 **config.model_dump(mode="json"),
                 "dataset_sha256": data.sha256,
-                **params,
+                **made.params,
             }
         )
-        if table is not None:
-            run.log_table(table, "imported_files.csv")
+        if made.table is not None:
+            run.log_table(made.table, "imported_files.csv")
     value = {
-        "run_dir": str(run_dir),
+        "run_dir": str(made.run_dir),
         "config_name": name,
-        "epochs": completed_epochs(run_dir)[-1],
+        "epochs": completed_epochs(made.run_dir)[-1],
         "final_loss": None,
         "config_digest": config.digest(),
     }
-    return dg.Output(
-        value, metadata={**metadata, "mlflow_run_id": dg.MetadataValue.text(run.run_id)}
-    )
+    metadata = {**made.metadata, "mlflow_run_id": dg.MetadataValue.text(run.run_id)}
+    return dg.Output(value, metadata=metadata)
 
 
 FINITE = dg.AssetCheckSpec(

@@ -18,11 +18,32 @@ from pathlib import Path
 import replicate
 from PIL import Image
 
-from bespoke_pipeline.evaluation.checkpoint_scores import BASE_EPOCH
+from bespoke_pipeline.evaluation.checkpoint_scores import BASE_EPOCH, evaluation_prompts
+from bespoke_pipeline.evaluation.scoring import EvaluationSettings, images_per_checkpoint
 from bespoke_pipeline.training.checkpoints import read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
-from bespoke_pipeline.training.families import Renderer
+from bespoke_pipeline.training.families import Renderer, family_for
 from bespoke_pipeline.training.replicate_trainer import RemoteError, call_replicate, download
+
+
+def checked_prediction_count(
+    config: TrainingConfig, settings: EvaluationSettings, captions: list[str]
+) -> int:
+    """The predictions scoring one checkpoint takes; more than the config's bound fails
+    here, before any is paid for."""
+    settings = settings.for_family(family_for(config))
+    prompts = evaluation_prompts(settings, captions, config.trigger_word)
+    needed = images_per_checkpoint(settings, prompts)
+    bound = config.replicate.max_predictions_per_checkpoint
+    if needed > bound:
+        raise RemoteError(
+            f"scoring needs {needed} predictions per checkpoint ({len(prompts)} prompts x "
+            f"{settings.samples_per_prompt} samples x "
+            f"{len(settings.guidance_scales) * len(settings.steps)} sampler settings), over "
+            f"max_predictions_per_checkpoint {bound}: raise it, or score fewer prompts or "
+            "settings (EvaluationResource)"
+        )
+    return needed
 
 
 class ReplicateRendering:

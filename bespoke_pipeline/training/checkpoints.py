@@ -121,7 +121,7 @@ def damage(folder: Path) -> str | None:
         recorded = read_sidecar(folder).get("files")
     except (OSError, ValueError) as error:
         return f"{SIDECAR_FILE} is unreadable ({error})"
-    for name in checkpoint_files(folder):
+    for name in _files_vouched(recorded):
         path = folder / name
         expected = (recorded or {}).get(name)
         if not path.is_file():
@@ -138,7 +138,10 @@ def damage(folder: Path) -> str | None:
 def checkpoint_files(folder: Path) -> tuple[str, ...]:
     """The weights files the checkpoint in `folder` holds: both, unless its sidecar vouches
     for the diffusers file alone (a LoRA imported unconverted)."""
-    recorded = read_sidecar(folder).get("files")
+    return _files_vouched(read_sidecar(folder).get("files"))
+
+
+def _files_vouched(recorded: dict | None) -> tuple[str, ...]:
     if recorded is None:  # written before sidecars recorded their files
         return WEIGHTS_FILES
     return tuple(n for n in WEIGHTS_FILES if n in recorded or n == DIFFUSERS_FILE)
