@@ -6,7 +6,6 @@ import argparse
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from bespoke_pipeline.paths import PRETRAIN_STATE_DIR
@@ -48,17 +47,22 @@ def _pretrain(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     """What `make run` does: the whole chain (dataset, training, scores, promotion) for
-    every config this machine can train, saying why the others are skipped."""
+    every config this machine can train, or those named, saying why others are skipped."""
     import torch
 
     from bespoke_pipeline.paths import default_tracking_uri
     from bespoke_pipeline.tracking import TrackingServerUnreachable, open_tracking_store
-    from bespoke_pipeline.training.config import trainability
+    from bespoke_pipeline.training.config import ConfigError, partitions_named, trainability
 
     dagster = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "bespoke_pipeline"]
     configs = trainability(torch.cuda.is_available())
     if configs.broken:  # before any work: a typo should not cost a whole other chain first
         sys.exit("invalid training configs, nothing was run:\n" + "\n".join(configs.broken))
+    if args.configs:
+        try:
+            configs = configs.only(partitions_named(args.configs))
+        except ConfigError as error:
+            sys.exit(str(error))
     try:
         open_tracking_store(default_tracking_uri())
     except TrackingServerUnreachable as error:
@@ -72,7 +76,7 @@ def _run(args: argparse.Namespace) -> None:
     # One Dagster process per config: the dataset assets (quick, and unchanged data keeps
     # its version), training, scoring and promotion of the best checkpoint so far. A config
     # that fails does not stop the others.
-    chain = "group:dataset or group:training or group:evaluation"
+    chain = "group:dataset or group:training or group:evaluation or key:setting_effects"
     failed = [
         name
         for name in configs.trainable
@@ -103,11 +107,11 @@ def _bench_train(args: argparse.Namespace) -> None:
     import torch
 
     from bespoke_pipeline.bench.train import bench_train
-    from bespoke_pipeline.training.config import config_path, load_config
+    from bespoke_pipeline.training.config import load_named
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = load_config(config_path(args.config))
+    config = load_named(args.config)
     result = bench_train(config, args.config)
     print(
         f"config {args.config}: {result.images} images x {result.epochs} epochs "
@@ -143,11 +147,11 @@ def _bench_eval(args: argparse.Namespace) -> None:
     import torch
 
     from bespoke_pipeline.bench.evaluate import bench_eval
-    from bespoke_pipeline.training.config import config_path, load_config
+    from bespoke_pipeline.training.config import load_named
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = bench_eval(load_config(config_path(args.config)), args.config)
+    result = bench_eval(load_named(args.config), args.config)
     print(
         f"config {args.config}: {result.checkpoints} checkpoints (base + every epoch), "
         f"{result.images} images each, on {torch.get_num_threads()} CPU threads"
@@ -176,11 +180,11 @@ def _bench_heldout(args: argparse.Namespace) -> None:
     import torch
 
     from bespoke_pipeline.bench.heldout import held_out_accuracy
-    from bespoke_pipeline.training.config import config_path, load_config
+    from bespoke_pipeline.training.config import load_named
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = load_config(config_path(args.config))
+    config = load_named(args.config)
     table = held_out_accuracy(config, args.config, args.prompts)
     print(f"config {args.config}: {args.prompts} held-out prompts, accuracy at the best setting")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -216,7 +220,7 @@ def _instance():
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from bespoke_pipeline.evaluation.comparison import report
+    from bespoke_pipeline.evaluation.comparison import report, told_apart
     from bespoke_pipeline.paths import default_tracking_uri
     from bespoke_pipeline.scored_runs import NoScoredRun, scored_checkpoint
     from bespoke_pipeline.tracking import EXPERIMENT
@@ -228,9 +232,7 @@ def _compare(args: argparse.Namespace) -> None:
     except NoScoredRun as error:
         sys.exit(str(error))
     (a, grid_a), (b, grid_b) = sides
-    if a.label == b.label:  # one checkpoint scored in two runs: tell them apart
-        a = replace(a, label=f"{a.label} ({args.runs[0]})")
-        b = replace(b, label=f"{b.label} ({args.runs[1]})")
+    a, b = told_apart(a, b, *args.runs)
     print(report(a, b))
     titled_columns([(a.label, grid_a), (b.label, grid_b)]).save(args.out)
     print(f"\nwrote {args.out}: both runs' comparison grids (epochs x the same prompts, seeds)")
@@ -299,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     pretrain.set_defaults(run=_pretrain)
     run = commands.add_parser("run", help="materialize the dataset and every trainable config")
+    run.add_argument(
+        "configs",
+        nargs="*",
+        metavar="CONFIG",
+        help="only these configs (a sweep's file name: all its members); default: all",
+    )
     run.set_defaults(run=_run)
     bench = commands.add_parser("bench", help="benchmarks that print figures")
     bench_kinds = bench.add_subparsers(dest="kind", required=True)

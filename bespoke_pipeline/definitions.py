@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from bespoke_pipeline.defs import checks, dataset, evaluation, foundation, training
+from bespoke_pipeline.defs import checks, dataset, evaluation, experiments, foundation, training
 from bespoke_pipeline.defs.automation import (
     raw_data_changed,
     scheduled_retrain,
@@ -36,7 +36,9 @@ def build_definitions(
     resources: Mapping[str, object], profile: str | None = None
 ) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([dataset, training, evaluation, foundation]),
+        assets=dg.load_assets_from_modules(
+            [dataset, training, evaluation, experiments, foundation]
+        ),
         asset_checks=dg.load_asset_checks_from_modules([checks, evaluation]),
         jobs=[dataset_job, training_job],
         schedules=[scheduled_retrain],

@@ -1,9 +1,11 @@
-"""Scored checkpoints read back from MLflow, for `bespoke compare`: a config's latest
-`checkpoint_scores` run holds its score tables and comparison grid, and the `lora` run of
-the same config before it holds the training settings."""
+"""Scored checkpoints read back from MLflow, for `bespoke compare`, `setting_effects` and
+`bespoke suggest`: a config's latest `checkpoint_scores` run holds its score tables and
+comparison grid, and the `lora` run of the same config before it holds the training
+settings."""
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 
@@ -13,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from bespoke_pipeline.evaluation.checkpoint_scores import BASE_EPOCH
-from bespoke_pipeline.evaluation.comparison import ScoredCheckpoint
+from bespoke_pipeline.evaluation.comparison import NOT_SETTINGS, ScoredCheckpoint
 from bespoke_pipeline.evaluation.promotion import best_candidate
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -32,6 +34,47 @@ def scored_checkpoint(
     head, _, tail = spec.rpartition(":") if re.search(r":\d+$", spec) else (spec, "", "")
     client = MlflowClient(tracking_uri)
     run = _scores_run(client, experiment, head)
+    side = _read(client, run, int(tail) if tail else None, spec)
+    grid = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="comparison.png", tracking_uri=tracking_uri
+    )
+    return side, Image.open(grid).convert("RGB")
+
+
+def scored_runs(tracking_uri: str, experiment: str) -> list[ScoredCheckpoint]:
+    """Every scored run at the checkpoint promotion would pick, for reading runs together
+    (`setting_effects`, `bespoke suggest`). A run scored again with the same settings and
+    data counts once, as its latest scoring: its checkpoints are the same ones."""
+    client = MlflowClient(tracking_uri)
+    latest: dict[str, ScoredCheckpoint] = {}
+    for run in _finished(client, experiment):
+        side = _read(client, run, None, run.info.run_id)
+        same = json.dumps(
+            {k: v for k, v in side.config.items() if k not in NOT_SETTINGS}, sort_keys=True
+        )
+        if side.config and same not in latest:
+            latest[same] = side
+    return list(latest.values())
+
+
+def recent_scored_runs(tracking_uri: str, experiment: str, count: int = 2) -> list[str]:
+    """The ids of the latest scored runs, newest first: what a retrain changed."""
+    return [run.info.run_id for run in _finished(MlflowClient(tracking_uri), experiment, count)]
+
+
+def _finished(client: MlflowClient, experiment: str, count: int = 5000) -> list:
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    return client.search_runs(
+        [found.experiment_id],
+        "tags.`dagster.asset_key` = 'checkpoint_scores' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=count,
+    )
+
+
+def _read(client: MlflowClient, run, epoch: int | None, spec: str) -> ScoredCheckpoint:
     partition = run.data.tags.get("dagster.partition", "")
     with tempfile.TemporaryDirectory() as folder:
         files = {
@@ -39,14 +82,13 @@ def scored_checkpoint(
                 run_id=run.info.run_id,
                 artifact_path=name,
                 dst_path=folder,
-                tracking_uri=tracking_uri,
+                tracking_uri=client.tracking_uri,
             )
-            for name in ("scores.csv", "scores_per_image.csv", "comparison.png")
+            for name in ("scores.csv", "scores_per_image.csv")
         }
         scores = pd.read_csv(files["scores.csv"])
         per_image = pd.read_csv(files["scores_per_image.csv"])
-        grid = Image.open(files["comparison.png"]).convert("RGB")
-    row = _chosen(scores, int(tail) if tail else None, spec)
+    row = _chosen(scores, epoch, spec)
     images = per_image[
         (per_image["epoch"] == row["epoch"])
         & (per_image["guidance_scale"] == row["guidance_scale"])
@@ -55,7 +97,7 @@ def scored_checkpoint(
     config = _training_settings(client, run, partition)
     label = f"{partition} epoch {int(row['epoch'])}"
     composite, interval = float(row["composite"]), float(row["composite_ci"])
-    return ScoredCheckpoint(label, config, images, composite, interval), grid
+    return ScoredCheckpoint(label, config, images, composite, interval)
 
 
 def _scores_run(client: MlflowClient, experiment: str, name: str):

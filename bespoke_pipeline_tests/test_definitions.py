@@ -22,6 +22,8 @@ def test_dagster_finds_one_definitions_object_in_the_package():
         "base_model",
         "checkpoint_scores",
         "production_model",
+        "setting_effects",
+        "run_comparison",
     }
     assert found[0].resolve_job_def("training_job").partitions_def.get_partition_keys() == [
         "flux-dev",

@@ -43,6 +43,7 @@ from bespoke_pipeline.registry import (
 from bespoke_pipeline.training.checkpoints import read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData, read_package
+from bespoke_pipeline.training.plots import quality_over_epochs
 from bespoke_pipeline.training.replicate_trainer import RemoteError, replicate_client
 
 GROUP = "evaluation"
@@ -64,6 +65,8 @@ SUMMARY = [
     "memorized",
     "passes_gates",
 ]
+#: The metrics drawn over epochs beside the composite: what the captions ask for.
+TRACKED = ["background", "eyes_placed", "hair_color", "eye_color", "accessories"]
 
 
 @dg.asset(group_name=GROUP, code_version="1", partitions_def=TRAINING_CONFIGS, op_tags=GPU_STEP)
@@ -118,12 +121,17 @@ def checkpoint_scores(
         run.log_table(result.per_setting, "scores_per_setting.csv")
         run.log_table(result.per_image, "scores_per_image.csv")
         run.log_image(result.comparison, "comparison.png")
-    table = result.table
+        table = result.table
+        quality = quality_over_epochs(
+            table, losses, TRACKED, f"{context.partition_key}: quality over epochs"
+        )
+        run.log_image(quality, "quality_over_epochs.png")
     best = best_candidate({context.partition_key: table})  # what promotion would pick here
     return dg.Output(
         table,
         metadata={
             "scores": table_metadata(table[SUMMARY].round(3)),
+            "quality_over_epochs": image_metadata(quality, "quality over epochs, and the loss"),
             "comparison": image_metadata(result.comparison, "epochs x prompts"),
             "best_epoch": dg.MetadataValue.int(int(best["epoch"]) if best is not None else -1),
             "best_composite": dg.MetadataValue.float(

@@ -30,10 +30,10 @@ class TableIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         stem = self._stem(context)
         if isinstance(obj, pd.DataFrame):
-            with replacing(stem.with_suffix(".parquet")) as tmp:
+            with replacing(_named(stem, ".parquet")) as tmp:
                 obj.to_parquet(tmp, index=False)
         elif isinstance(obj, dict):
-            with replacing(stem.with_suffix(".json")) as tmp:
+            with replacing(_named(stem, ".json")) as tmp:
                 tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
         else:
             raise TypeError(
@@ -55,9 +55,15 @@ class TableIOManager(dg.ConfigurableIOManager):
         return value
 
 
+def _named(stem: Path, suffix: str) -> Path:
+    """The file of a value: the suffix added, never swapped for the partition key's own
+    dotted ending (a sweep member's "learning_rate=0.004", a config named "sd1.5")."""
+    return stem.with_name(stem.name + suffix)
+
+
 def _read(stem: Path) -> object | None:
-    if stem.with_suffix(".parquet").exists():
-        return pd.read_parquet(stem.with_suffix(".parquet"))
-    if stem.with_suffix(".json").exists():
-        return json.loads(stem.with_suffix(".json").read_text())
+    if _named(stem, ".parquet").exists():
+        return pd.read_parquet(_named(stem, ".parquet"))
+    if _named(stem, ".json").exists():
+        return json.loads(_named(stem, ".json").read_text())
     return None

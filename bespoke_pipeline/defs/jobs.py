@@ -3,6 +3,7 @@
 import dagster as dg
 
 from bespoke_pipeline.defs import dataset, evaluation, training
+from bespoke_pipeline.defs.experiments import setting_effects
 
 dataset_job = dg.define_asset_job(
     "dataset_job",
@@ -11,7 +12,9 @@ dataset_job = dg.define_asset_job(
 )
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.groups(training.GROUP, evaluation.GROUP),
+    selection=dg.AssetSelection.groups(training.GROUP, evaluation.GROUP)
+    | dg.AssetSelection.assets(setting_effects),
     description="LoRA training, its checkpoints and their scores for one training config, "
-    "then promotion of the best checkpoint of all configs",
+    "then promotion of the best checkpoint of all configs and the effects of settings "
+    "over every scored run",
 )

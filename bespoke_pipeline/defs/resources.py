@@ -25,8 +25,7 @@ from bespoke_pipeline.tracking import EXPERIMENT, TrackedRun, open_tracking_stor
 from bespoke_pipeline.training.config import (
     CONFIG_DIR,
     TrainingConfig,
-    config_path,
-    load_config,
+    load_named,
 )
 
 
@@ -56,12 +55,13 @@ class DatasetResource(dg.ConfigurableResource):
 
 
 class TrainingResource(dg.ConfigurableResource):
-    """Where the training configs live (one YAML or kohya TOML file per partition)."""
+    """Where the training configs live (a YAML or kohya TOML file per partition, or a sweep
+    file per group of them)."""
 
     config_dir: str = str(CONFIG_DIR)
 
     def load(self, name: str) -> TrainingConfig:
-        return load_config(config_path(name, Path(self.config_dir)))
+        return load_named(name, Path(self.config_dir))
 
 
 class EvaluationResource(dg.ConfigurableResource):

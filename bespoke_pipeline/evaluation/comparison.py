@@ -10,7 +10,7 @@ the difference, the two intervals combined (as promotion judges a lead).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,11 @@ from bespoke_pipeline.evaluation.scoring import WEIGHTS
 
 #: Rows of the score comparison: the composite, then every metric it weighs.
 COMPARED = ["composite", *WEIGHTS]
-#: Settings that name a run rather than shape it.
-_NOT_SETTINGS = {"config_name"}
+#: Recorded with a training run but not chosen by the user: its name, what follows from
+#: its settings (epochs from steps, sides from resolution) and from the machine (attention
+#: kernel, whether encodings came from the cache). Runs differing only in these have the
+#: same settings, and a pair differing in num_train_epochs is still a clean pair.
+NOT_SETTINGS = {"config_name", "epochs", "training_sides", "attention", "encoded_data"}
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,18 @@ class ScoredCheckpoint:
     composite_ci: float  # ... with the interval promotion judges it by
 
 
+def told_apart(
+    a: ScoredCheckpoint, b: ScoredCheckpoint, spec_a: str, spec_b: str
+) -> tuple[ScoredCheckpoint, ScoredCheckpoint]:
+    """One checkpoint scored in two runs gets the two specs into its labels."""
+    if a.label != b.label:
+        return a, b
+    return replace(a, label=f"{a.label} ({spec_a})"), replace(b, label=f"{b.label} ({spec_b})")
+
+
 def config_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
     """One row per setting whose value differs (a setting only one side has counts)."""
-    keys = sorted((set(a.config) | set(b.config)) - _NOT_SETTINGS)
+    keys = sorted((set(a.config) | set(b.config)) - NOT_SETTINGS)
     rows = [
         {"setting": key, a.label: a.config.get(key, "-"), b.label: b.config.get(key, "-")}
         for key in keys
@@ -50,8 +62,8 @@ def score_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
     rows = []
     for metric in COMPARED:
         (mean_a, ci_a), (mean_b, ci_b) = (
-            _mean_and_interval(a, metric),
-            _mean_and_interval(b, metric),
+            mean_and_interval(a, metric),
+            mean_and_interval(b, metric),
         )
         if math.isnan(mean_a) or math.isnan(mean_b):
             continue
@@ -69,7 +81,7 @@ def score_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _mean_and_interval(side: ScoredCheckpoint, metric: str) -> tuple[float, float]:
+def mean_and_interval(side: ScoredCheckpoint, metric: str) -> tuple[float, float]:
     if metric == "composite":
         return side.composite, side.composite_ci
     if metric not in side.images:  # a metric added after that run was scored

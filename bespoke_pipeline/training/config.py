@@ -1,6 +1,7 @@
-"""Training configs: one file per config in configs/, each a partition of the training
-assets: YAML with field names from the user's Replicate notes (trigger_word, lora_rank, ...),
-or a kohya sd-scripts TOML as artists keep them (`kohya_toml` maps its keys)."""
+"""Training configs: one file per config in configs/ (or $BESPOKE_CONFIG_DIR), each a
+partition of the training assets: YAML with field names from the user's Replicate notes
+(trigger_word, lora_rank, ...), or a kohya sd-scripts TOML as artists keep them
+(`kohya_toml` maps its keys). A YAML file may be a sweep (`sweep`): a partition per member."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,8 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.base_weights import missing_base_reason
+from bespoke_pipeline.training.sweep import SweepError, expand
 
-CONFIG_DIR = PROJECT_DIR / "configs"
+#: Read once at import, as Dagster's partitions are: another folder of configs is another
+#: set of partitions (an experiment kept apart from the shipped configs, a test's own).
+CONFIG_DIR = Path(os.environ.get("BESPOKE_CONFIG_DIR", PROJECT_DIR / "configs")).resolve()
 Family = Literal["pixel", "sd15", "sdxl", "flux"]
 #: Families prompted through CLIP in 75-token windows (kohya's and A1111's long prompts).
 CLIP_FAMILIES = ("sd15", "sdxl")
@@ -239,8 +243,32 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
 def load_config(path: Path) -> TrainingConfig:
+    """The config one file holds; a sweep's members load by name (`load_named`)."""
     if path.suffix == ".toml":
         return _load_kohya(path)[0]
+    members = _members_of(path)
+    if len(members) > 1:
+        raise ConfigError(
+            f"{path.name}: a sweep of {len(members)} configs; load a member by its name "
+            f"({', '.join(members)})"
+        )
+    return _validated(path, next(iter(members.values())))
+
+
+def load_named(name: str, config_dir: Path = CONFIG_DIR) -> TrainingConfig:
+    """The config of the partition `name`: a file's, or one member of a sweep."""
+    path = config_path(name, config_dir)
+    if path.suffix == ".toml":
+        return _load_kohya(path)[0]
+    members = _members_of(path)
+    if name not in members:
+        raise ConfigError(
+            f"{path.name}: no member '{name}' in this sweep now (it has {', '.join(members)})"
+        )
+    return _validated(path, members[name], f" (member {name})" if len(members) > 1 else "")
+
+
+def _settings_of(path: Path) -> dict[str, Any]:
     if path.suffix not in CONFIG_SUFFIXES:
         raise ConfigError(f"{path.name}: a config is a .yaml or a kohya .toml file")
     try:
@@ -249,10 +277,31 @@ def load_config(path: Path) -> TrainingConfig:
         raise ConfigError(f"{path.name}: not valid YAML ({error})") from error
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _members_of(path: Path) -> dict[str, dict[str, Any]]:
     try:
-        return TrainingConfig.model_validate(data)
+        return expand(path.stem, _settings_of(path), _LIST_SETTINGS)
+    except SweepError as error:
+        raise ConfigError(f"{path.name}: {error}") from error
+
+
+def _validated(path: Path, settings: dict[str, Any], member: str = "") -> TrainingConfig:
+    try:
+        return TrainingConfig.model_validate(settings)
     except ValidationError as error:
-        raise ConfigError(f"{path.name}: {_problems(error, {})}") from error
+        raise ConfigError(f"{path.name}{member}: {_problems(error, {})}") from error
+
+
+def _takes_a_list(annotation: object) -> bool:
+    return get_origin(annotation) is tuple or any(map(_takes_a_list, get_args(annotation)))
+
+
+#: Settings whose one value is a list, so that only a list of lists sweeps them.
+_LIST_SETTINGS = tuple(
+    name for name, field in TrainingConfig.model_fields.items() if _takes_a_list(field.annotation)
+)
 
 
 def config_notes(path: Path) -> list[str]:
@@ -303,21 +352,45 @@ def _one_file(name: str, paths: list[Path]) -> Path:
     return paths[0]
 
 
+def _partitions(config_dir: Path) -> dict[str, Path]:
+    """Partition key -> its file. A file that cannot be read is still one partition, by
+    its name, so the error shows when that config is used instead of hiding the others."""
+    keys: dict[str, Path] = {}
+    for stem, paths in _config_files(config_dir).items():
+        path = _one_file(stem, paths)
+        try:
+            names = list(_members_of(path)) if path.suffix != ".toml" else [stem]
+        except ConfigError:
+            names = [stem]
+        for name in names:
+            keys[name] = path
+    return keys
+
+
 def config_names(config_dir: Path = CONFIG_DIR) -> list[str]:
-    """Partition keys: one per config file (YAML or kohya TOML), so adding a file adds a
-    partition. Two files of one name (x.yaml and x.toml) are an error naming both."""
-    files = _config_files(config_dir)
-    for name, paths in files.items():
-        _one_file(name, paths)
-    return sorted(files)
+    """Partition keys: one per config file (YAML or kohya TOML) and one per member of a
+    sweep, so adding a file adds partitions. Two files of one name (x.yaml and x.toml) are
+    an error naming both."""
+    return sorted(_partitions(config_dir))
 
 
 def config_path(name: str, config_dir: Path = CONFIG_DIR) -> Path:
-    """The file of the config `name`: name.yaml, name.yml or name.toml."""
-    paths = _config_files(config_dir).get(name, [])
-    if not paths:
+    """The file of the config `name`: name.yaml, name.yml or name.toml, or the sweep
+    file a member's name starts with."""
+    found = _partitions(config_dir).get(name)
+    if found is None:
         raise ConfigError(f"no config '{name}' in {config_dir} (looked for {name}.yaml, .toml)")
-    return _one_file(name, paths)
+    return found
+
+
+def partitions_named(names: list[str], config_dir: Path = CONFIG_DIR) -> list[str]:
+    """The partitions `names` ask for: a config by its name, and every member of a sweep
+    by its file's name."""
+    keys = _partitions(config_dir)
+    unknown = [n for n in names if n not in keys and all(p.stem != n for p in keys.values())]
+    if unknown:
+        raise ConfigError(f"no config named {', '.join(unknown)} in {config_dir}")
+    return [key for key, path in keys.items() if key in names or path.stem in names]
 
 
 def unavailable_reason(config: TrainingConfig, cuda: bool) -> str | None:
@@ -346,12 +419,19 @@ class Trainability:
     skipped: dict[str, str]  # name -> reason
     broken: list[str]  # config errors, naming file and field
 
+    def only(self, names: list[str]) -> Trainability:
+        return Trainability(
+            [n for n in self.trainable if n in names],
+            {n: reason for n, reason in self.skipped.items() if n in names},
+            self.broken,
+        )
+
 
 def trainability(cuda: bool, config_dir: Path = CONFIG_DIR) -> Trainability:
     trainable, skipped, broken = [], {}, []
     for name in config_names(config_dir):
         try:
-            reason = unavailable_reason(load_config(config_path(name, config_dir)), cuda)
+            reason = unavailable_reason(load_named(name, config_dir), cuda)
         except ConfigError as error:
             broken.append(str(error))
             continue

@@ -16,41 +16,11 @@ from mlflow.tracking import MlflowClient
 
 from bespoke_pipeline.dataset.package import verify_package
 from bespoke_pipeline.evaluation.promotion import PRODUCTION_RECORD
-from bespoke_pipeline.paths import PROJECT_DIR, production_dir
+from bespoke_pipeline.paths import production_dir
 from bespoke_pipeline.registry import MODEL_NAME, best_version, production
-from bespoke_pipeline_tests.stores import Stores
 from bespoke_pipeline_tests.test_defs.test_training_assets import micro_configs  # noqa: F401
 from bespoke_pipeline_tests.test_training.conftest import tiny_base  # noqa: F401
-
-
-class Workers:
-    """Pipeline runs as separate processes on one Dagster home, runtime and MLflow store."""
-
-    def __init__(self, root: Path, raw_dir: Path, config_dir: Path, stores: Stores) -> None:
-        self.root = root
-        self.home = root / "dagster"
-        self.home.mkdir()
-        settings = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())  # the pool limit
-        settings["storage"] = stores.dagster_storage
-        (self.home / "dagster.yaml").write_text(yaml.safe_dump(settings))
-        self.tracking_uri = stores.tracking_uri
-        self.command = [
-            *(sys.executable, "-m", "bespoke_pipeline_tests.concurrent_run"),
-            *(str(root), str(raw_dir), str(config_dir), stores.tracking_uri),
-        ]
-
-    def start(self, partition: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [*self.command, partition],
-            env={**os.environ, "DAGSTER_HOME": str(self.home), "OMP_NUM_THREADS": "1"},
-            cwd=self.home,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def instance(self) -> dg.DagsterInstance:
-        return dg.DagsterInstance.from_config(str(self.home))
+from bespoke_pipeline_tests.workers import Workers
 
 
 def test_concurrent_runs_all_succeed_and_the_best_model_ends_in_production(
