@@ -238,6 +238,81 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"\nwrote {args.out}: both runs' comparison grids (epochs x the same prompts, seeds)")
 
 
+def _scored_combinations(path: Path):
+    """A sweep file's declared ranges, and its combinations scored so far (from MLflow)."""
+    from bespoke_pipeline.evaluation.suggestions import tried
+    from bespoke_pipeline.paths import default_tracking_uri
+    from bespoke_pipeline.scored_runs import scored_runs
+    from bespoke_pipeline.tracking import EXPERIMENT
+    from bespoke_pipeline.training.config import ConfigError, sweep_space
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        space = sweep_space(path)
+    except ConfigError as error:
+        sys.exit(str(error))
+    return space, tried(space, scored_runs(default_tracking_uri(), EXPERIMENT))
+
+
+def _suggest(args: argparse.Namespace) -> None:
+    import pandas as pd
+    import yaml
+
+    from bespoke_pipeline.evaluation.suggestions import suggest
+
+    space, done = _scored_combinations(args.sweep)
+    total = len(space.combinations())
+    print(f"{args.sweep.name}: {len(done)} of {total} combinations scored so far")
+    if done:
+        table = pd.DataFrame(
+            [
+                {
+                    **dict(zip(space.choices, key, strict=True)),
+                    "composite": run.composite,
+                    "interval": run.composite_ci,
+                    "run": run.label,
+                }
+                for key, run in done.items()
+            ]
+        ).sort_values("composite", ascending=False)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    scores = {key: run.composite for key, run in done.items()}
+    found = suggest(space, scores, args.count, args.seed)
+    if not found:
+        print("every combination has been scored: widen the ranges to go on")
+        return
+    print(f"\nnext to run ({len(found)}):")
+    print(pd.DataFrame([{**s.values, "why": s.why} for s in found]).to_string(index=False))
+    if args.write:
+        args.write.write_text(
+            "# Written by `bespoke suggest`: the combinations to run next, from "
+            f"{args.sweep.name}.\n"
+            + yaml.safe_dump({**space.base, "members": [s.values for s in found]}, sort_keys=False)
+        )
+        print(f"\nwrote {args.write}: `bespoke run {args.write.stem}` trains them")
+
+
+def _bench_suggest(args: argparse.Namespace) -> None:
+    from bespoke_pipeline.bench.suggest import bench_suggest
+    from bespoke_pipeline.evaluation.suggestions import combination_key
+
+    space, done = _scored_combinations(args.sweep)
+    missing = [c for c in space.combinations() if combination_key(space, c) not in done]
+    if missing:
+        sys.exit(
+            f"{len(missing)} combinations are not scored yet, e.g. {missing[0]}: run the sweep"
+        )
+    best = max(done.values(), key=lambda run: run.composite)
+    target = args.target if args.target is not None else best.composite - best.composite_ci
+    print(
+        f"{args.sweep.name}: {len(done)} combinations, best {best.label} at "
+        f"{best.composite:.3f} +/- {best.composite_ci:.3f}; runs until a composite >= {target:.3f}"
+    )
+    truth = {key: run.composite for key, run in done.items()}
+    table = bench_suggest(space, truth, target, args.repeats)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
 def _status(args: argparse.Namespace) -> None:
     from bespoke_pipeline.paths import production_dir
     from bespoke_pipeline.reports import asset_status, production_summary
@@ -331,6 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
     heldout.add_argument("--prompts", type=int, default=32)
     heldout.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     heldout.set_defaults(run=_bench_heldout)
+    replay = bench_kinds.add_parser(
+        "suggest", help="runs bespoke suggest needs to reach a composite, against a grid"
+    )
+    replay.add_argument("sweep", type=Path, help="a sweep whose every combination is scored")
+    replay.add_argument("--target", type=float, help="default: the best minus its interval")
+    replay.add_argument("--repeats", type=int, default=20)
+    replay.set_defaults(run=_bench_suggest)
     gpu = bench_kinds.add_parser(
         "gpu", help="our SDXL/FLUX training step against the stock diffusers loop"
     )
@@ -366,6 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--out", type=Path, default=Path("compare.png"))
     compare.set_defaults(run=_compare)
+    suggest = commands.add_parser(
+        "suggest", help="the next configs to run in a sweep, from every scored run (Optuna TPE)"
+    )
+    suggest.add_argument("sweep", type=Path, help="a sweep file: lists of values to choose from")
+    suggest.add_argument("--count", type=int, default=3)
+    suggest.add_argument("--seed", type=int, default=0)
+    suggest.add_argument(
+        "--write", type=Path, help="write them as a sweep config (members:), e.g. configs/next.yaml"
+    )
+    suggest.set_defaults(run=_suggest)
     status = commands.add_parser(
         "status", help="latest materialization of every asset and the production model"
     )

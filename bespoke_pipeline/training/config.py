@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.base_weights import missing_base_reason
-from bespoke_pipeline.training.sweep import SweepError, expand
+from bespoke_pipeline.training.sweep import SweepError, SweepSpace, expand, swept
 
 #: Read once at import, as Dagster's partitions are: another folder of configs is another
 #: set of partitions (an experiment kept apart from the shipped configs, a test's own).
@@ -285,6 +285,18 @@ def _members_of(path: Path) -> dict[str, dict[str, Any]]:
         return expand(path.stem, _settings_of(path), _LIST_SETTINGS)
     except SweepError as error:
         raise ConfigError(f"{path.name}: {error}") from error
+
+
+def sweep_space(path: Path) -> SweepSpace:
+    """The ranges a grid sweep file declares, and the settings its members share."""
+    settings = _settings_of(path)
+    choices = swept(settings, _LIST_SETTINGS)
+    if not choices:
+        raise ConfigError(
+            f"{path.name}: declares no values to choose from; give a list for each setting "
+            "to try (lora_rank: [8, 16, 32])"
+        )
+    return SweepSpace({k: v for k, v in settings.items() if k not in choices}, choices)
 
 
 def _validated(path: Path, settings: dict[str, Any], member: str = "") -> TrainingConfig:

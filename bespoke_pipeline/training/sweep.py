@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 #: Joins a sweep's file name to its member's values, and the values to each other. Neither
@@ -17,6 +18,17 @@ from typing import Any
 MEMBER_MARK = "@"
 VALUE_JOIN = "+"
 MEMBERS_KEY = "members"
+
+
+@dataclass(frozen=True)
+class SweepSpace:
+    """A grid sweep's declared ranges: what `bespoke suggest` chooses from."""
+
+    base: dict[str, Any]  # the settings every member shares
+    choices: dict[str, list]  # setting -> the values declared for it
+
+    def combinations(self) -> list[dict[str, Any]]:
+        return _grid(self.choices)
 
 
 class SweepError(ValueError):
@@ -63,7 +75,7 @@ def expand(
 def member_name(stem: str, values: dict[str, Any]) -> str:
     """e.g. pixel-sweep@lora_rank=16+learning_rate=0.004: readable on the command line, in
     the Dagster UI and as a folder name."""
-    return stem + MEMBER_MARK + VALUE_JOIN.join(f"{k}={_shown(v)}" for k, v in values.items())
+    return stem + MEMBER_MARK + VALUE_JOIN.join(f"{k}={shown_value(v)}" for k, v in values.items())
 
 
 def _grid(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -83,9 +95,10 @@ def _listed(listed: object, settings: dict[str, Any]) -> list[dict[str, Any]]:
     return [{key: member.get(key, settings.get(key)) for key in keys} for member in listed]
 
 
-def _shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
+    """A value as a member's name shows it (and as `bespoke suggest` tells values apart)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, list):
-        return "-".join(map(_shown, value))
+        return "-".join(map(shown_value, value))
     return "none" if value is None else str(value)
