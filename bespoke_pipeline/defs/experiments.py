@@ -87,11 +87,11 @@ def run_comparison(
         raise dg.Failure(description=str(error)) from error
     a, b = told_apart(a, b, *specs)
     settings, scores = config_diff(a, b), score_diff(a, b)
-    said = findings(scores, a.label, b.label)
+    said = findings(scores)
     metadata = record(
         context,
         mlflow,
-        params={"a": specs[0], "b": specs[1]},
+        params={"a": specs[0], "b": specs[1], "a_checkpoint": a.label, "b_checkpoint": b.label},
         images={"grids.png": titled_columns([(a.label, grid_a), (b.label, grid_b)])},
         tables={"settings_that_differ.csv": settings, "scores.csv": scores.round(3)},
         texts={"findings.txt": "\n".join(said) or "no score moved beyond the noise"},

@@ -46,18 +46,19 @@ def told_apart(
 
 
 def config_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
-    """One row per setting whose value differs (a setting only one side has counts)."""
+    """One row per setting whose value differs (a setting only one side has counts), with
+    a's value and b's."""
     keys = sorted((set(a.config) | set(b.config)) - NOT_SETTINGS)
     rows = [
-        {"setting": key, a.label: a.config.get(key, "-"), b.label: b.config.get(key, "-")}
+        {"setting": key, "a": a.config.get(key, "-"), "b": b.config.get(key, "-")}
         for key in keys
         if a.config.get(key) != b.config.get(key)
     ]
-    return pd.DataFrame(rows, columns=["setting", a.label, b.label])
+    return pd.DataFrame(rows, columns=["setting", "a", "b"])
 
 
 def score_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
-    """Per metric: each side's mean, the difference b - a, its 95% interval, and whether
+    """Per metric: each side's mean (a, b), the difference b - a, its 95% interval, whether
     the difference is beyond it. Metrics neither side was asked about are left out."""
     rows = []
     for metric in COMPARED:
@@ -71,8 +72,8 @@ def score_diff(a: ScoredCheckpoint, b: ScoredCheckpoint) -> pd.DataFrame:
         rows.append(
             {
                 "metric": metric,
-                a.label: mean_a,
-                b.label: mean_b,
+                "a": mean_a,
+                "b": mean_b,
                 "difference": mean_b - mean_a,
                 "interval": interval,
                 "beyond_noise": abs(mean_b - mean_a) > interval,
@@ -93,11 +94,11 @@ def mean_and_interval(side: ScoredCheckpoint, metric: str) -> tuple[float, float
     return float(values.mean()), float(1.96 * np.nan_to_num(spread) / math.sqrt(len(values)))
 
 
-def findings(scores: pd.DataFrame, a: str, b: str) -> list[str]:
+def findings(scores: pd.DataFrame) -> list[str]:
     """The moves beyond the noise, in words, largest first."""
     moved = scores[scores["beyond_noise"]].sort_values("difference", key=abs, ascending=False)
     return [
-        f"{row.metric}: {row.difference:+.2f} +/- {row.interval:.2f} from {a} to {b}"
+        f"{row.metric}: {row.difference:+.2f} +/- {row.interval:.2f} from a to b"
         for row in moved.itertuples()
     ]
 
@@ -106,7 +107,10 @@ def report(a: ScoredCheckpoint, b: ScoredCheckpoint) -> str:
     """What `bespoke compare` prints: the settings that differ, every score with its
     interval, and the moves beyond the noise in words."""
     settings, scores = config_diff(a, b), score_diff(a, b)
-    lines = [f"settings that differ ({len(settings)}):" if len(settings) else "the same settings"]
+    lines = [f"a: {a.label}", f"b: {b.label}", ""]
+    lines.append(
+        f"settings that differ ({len(settings)}):" if len(settings) else "the same settings"
+    )
     if len(settings):
         lines.append(settings.to_string(index=False))
     lines += [
@@ -115,6 +119,6 @@ def report(a: ScoredCheckpoint, b: ScoredCheckpoint) -> str:
         f"{len(b.images)} images; interval: 95% of the difference):",
         scores.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
         "",
-        *(findings(scores, a.label, b.label) or ["no score moved beyond the noise"]),
+        *(findings(scores) or ["no score moved beyond the noise"]),
     ]
     return "\n".join(lines)

@@ -114,13 +114,16 @@ def _values(runs: Sequence[ScoredCheckpoint], setting: str) -> set[str]:
 
 
 def _ordered(values: set[str]) -> list[str]:
-    """Numbers by size (so effects read from the smaller value to the larger), then text."""
+    """Unset first ("None", or "-" where a run did not record the setting), then numbers
+    by size, then text: effects read from off to on, and from the smaller value up."""
 
     def key(value: str) -> tuple[int, float, str]:
+        if value in ("None", "-"):
+            return (0, 0.0, value)
         try:
-            return (0, float(value), value)
+            return (1, float(value), value)
         except ValueError:
-            return (1, 0.0, value)
+            return (2, 0.0, value)
 
     return sorted(values, key=key)
 

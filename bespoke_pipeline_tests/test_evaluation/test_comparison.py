@@ -47,7 +47,7 @@ def test_only_the_settings_that_differ_are_listed():
         {"setting": "extra", "a": "-", "b": "1"},
         {"setting": "lora_rank", "a": "32", "b": "64"},
     ]
-    assert report(a, a).startswith("the same settings")
+    assert report(a, a).startswith("a: a\nb: a\n\nthe same settings")
 
 
 def test_a_planted_effect_is_found_and_an_equal_one_is_not():
@@ -60,7 +60,9 @@ def test_a_planted_effect_is_found_and_an_equal_one_is_not():
     assert not scores.loc["hair_color", "beyond_noise"]
     assert not scores.loc["composite", "beyond_noise"]  # 0.5 against 0.5
     assert "eye_color" not in scores.index  # asked of neither
-    assert re.search(rf"^{MOVED} from lr 1e-4 to lr 4e-4$", report(a, b), re.M)
+    printed = report(a, b)
+    assert printed.startswith("a: lr 1e-4\nb: lr 4e-4\n")
+    assert re.search(rf"^{MOVED} from a to b$", printed, re.M)
 
 
 def log_scored_run(uri: str, partition: str, rank: str, background: float) -> None:
@@ -101,5 +103,6 @@ def test_compare_reads_both_runs_back_from_mlflow(tmp_path, monkeypatch, capsys)
     printed = capsys.readouterr().out
     assert "settings that differ (1):" in printed
     assert "lora_rank" in printed and "learning_rate" not in printed
-    assert re.search(rf"^{MOVED} from rank32 epoch 2 to rank64 epoch 2$", printed, re.M)
+    assert printed.startswith("a: rank32 epoch 2\nb: rank64 epoch 2\n")
+    assert re.search(rf"^{MOVED} from a to b$", printed, re.M)
     assert Image.open(tmp_path / "compare.png").size == (96, 44)

@@ -53,6 +53,17 @@ def test_a_learning_rate_that_never_learns_is_found_in_a_two_by_two_sweep():
     assert not any(line.startswith("lora_rank") for line in said)
 
 
+def test_effects_read_from_unset_to_set_and_from_small_to_large():
+    rng = np.random.default_rng(5)
+    runs = [
+        scored({"learning_rate": "0.004", "text_encoder_lr": value}, rng)
+        for value in ("0.002", "None", "1e-05")
+    ]
+    effects = setting_effects(runs)
+    steps = set(zip(effects["from_value"], effects["to_value"], strict=True))
+    assert steps == {("None", "1e-05"), ("None", "0.002"), ("1e-05", "0.002")}
+
+
 def test_runs_that_all_share_their_settings_have_no_effects_to_report():
     rng = np.random.default_rng(4)
     same = [scored({"lora_rank": "4", "learning_rate": "0.004"}, rng) for _ in range(2)]
