@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.base_weights import missing_base_reason
-from bespoke_pipeline.training.sweep import SweepError, SweepSpace, expand, swept
+from bespoke_pipeline.training.sweep import MEMBER_MARK, SweepError, SweepSpace, expand, swept
 
 #: Read once at import, as Dagster's partitions are: another folder of configs is another
 #: set of partitions (an experiment kept apart from the shipped configs, a test's own).
@@ -364,11 +364,14 @@ def _one_file(name: str, paths: list[Path]) -> Path:
     return paths[0]
 
 
-def _partitions(config_dir: Path) -> dict[str, Path]:
+def _partitions(config_dir: Path, wanted: str | None = None) -> dict[str, Path]:
     """Partition key -> its file. A file that cannot be read is still one partition, by
-    its name, so the error shows when that config is used instead of hiding the others."""
+    its name, so the error shows when that config is used instead of hiding the others.
+    Looking for `wanted`, two files of another name are left for that name to report."""
     keys: dict[str, Path] = {}
     for stem, paths in _config_files(config_dir).items():
+        if wanted is not None and len(paths) > 1 and stem != wanted.split(MEMBER_MARK)[0]:
+            continue
         path = _one_file(stem, paths)
         try:
             names = list(_members_of(path)) if path.suffix != ".toml" else [stem]
@@ -389,7 +392,7 @@ def config_names(config_dir: Path = CONFIG_DIR) -> list[str]:
 def config_path(name: str, config_dir: Path = CONFIG_DIR) -> Path:
     """The file of the config `name`: name.yaml, name.yml or name.toml, or the sweep
     file a member's name starts with."""
-    found = _partitions(config_dir).get(name)
+    found = _partitions(config_dir, name).get(name)
     if found is None:
         raise ConfigError(f"no config '{name}' in {config_dir} (looked for {name}.yaml, .toml)")
     return found
