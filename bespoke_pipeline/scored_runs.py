@@ -48,12 +48,11 @@ def scored_runs(tracking_uri: str, experiment: str) -> list[ScoredCheckpoint]:
     client = MlflowClient(tracking_uri)
     latest: dict[str, ScoredCheckpoint] = {}
     for run in _finished(client, experiment):
-        side = _read(client, run, None, run.info.run_id)
-        same = json.dumps(
-            {k: v for k, v in side.config.items() if k not in NOT_SETTINGS}, sort_keys=True
-        )
-        if side.config and same not in latest:
-            latest[same] = side
+        config = _training_settings(client, run, run.data.tags.get("dagster.partition", ""))
+        chosen = {k: v for k, v in config.items() if k not in NOT_SETTINGS}
+        same = json.dumps(chosen, sort_keys=True)
+        if config and same not in latest:  # a re-scoring's tables are never downloaded
+            latest[same] = _read(client, run, None, run.info.run_id, config)
     return list(latest.values())
 
 
@@ -74,7 +73,10 @@ def _finished(client: MlflowClient, experiment: str, count: int = 5000) -> list:
     )
 
 
-def _read(client: MlflowClient, run, epoch: int | None, spec: str) -> ScoredCheckpoint:
+def _read(
+    client: MlflowClient, run, epoch: int | None, spec: str, config: dict[str, str] | None = None
+) -> ScoredCheckpoint:
+    """`config`: the run's training settings, when the caller has looked them up already."""
     partition = run.data.tags.get("dagster.partition", "")
     with tempfile.TemporaryDirectory() as folder:
         files = {
@@ -94,7 +96,8 @@ def _read(client: MlflowClient, run, epoch: int | None, spec: str) -> ScoredChec
         & (per_image["guidance_scale"] == row["guidance_scale"])
         & (per_image["steps"] == row["steps"])
     ]
-    config = _training_settings(client, run, partition)
+    if config is None:
+        config = _training_settings(client, run, partition)
     label = f"{partition} epoch {int(row['epoch'])}"
     composite, interval = float(row["composite"]), float(row["composite_ci"])
     return ScoredCheckpoint(label, config, images, composite, interval)

@@ -64,7 +64,6 @@ def suggest(
     TPE proposes, then, once it keeps proposing combinations already run (it has settled
     on them), the untried ones whose values did best so far, setting by setting."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     by_key = {combination_key(space, v): v for v in space.combinations()}
     wanted = min(count, len(by_key) - len(scores))
     distributions = {
@@ -73,12 +72,12 @@ def suggest(
         )
         for setting, values in space.choices.items()
     }
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(
+    with warnings.catch_warnings():  # multivariate TPE is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=startup, constant_liar=True, multivariate=True
-        ),
-    )
+        )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     for key, value in scores.items():
         study.add_trial(
             optuna.trial.create_trial(
