@@ -256,7 +256,6 @@ def _scored_combinations(path: Path):
 
 def _suggest(args: argparse.Namespace) -> None:
     import pandas as pd
-    import yaml
 
     from bespoke_pipeline.evaluation.suggestions import suggest
 
@@ -284,11 +283,7 @@ def _suggest(args: argparse.Namespace) -> None:
     print(f"\nnext to run ({len(found)}):")
     print(pd.DataFrame([{**s.values, "why": s.why} for s in found]).to_string(index=False))
     if args.write:
-        args.write.write_text(
-            "# Written by `bespoke suggest`: the combinations to run next, from "
-            f"{args.sweep.name}.\n"
-            + yaml.safe_dump({**space.base, "members": [s.values for s in found]}, sort_keys=False)
-        )
+        args.write.write_text(space.members_file([s.values for s in found], args.sweep.name))
         print(f"\nwrote {args.write}: `bespoke run {args.write.stem}` trains them")
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 #: Joins a sweep's file name to its member's values, and the values to each other. Neither
 #: may appear in a partition key's Dagster range syntax ("...", ",", "[", "]").
 MEMBER_MARK = "@"
@@ -29,6 +31,12 @@ class SweepSpace:
 
     def combinations(self) -> list[dict[str, Any]]:
         return _grid(self.choices)
+
+    def members_file(self, members: list[dict[str, Any]], origin: str) -> str:
+        """A sweep config listing `members` outright over the shared settings, so the
+        combinations `bespoke suggest` picked train like any partition."""
+        header = f"# Written by `bespoke suggest`: the combinations to run next, from {origin}.\n"
+        return header + yaml.safe_dump({**self.base, MEMBERS_KEY: members}, sort_keys=False)
 
 
 class SweepError(ValueError):
