@@ -57,13 +57,12 @@ def snap_to_grid(
     nearest palette color.
     """
     rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    if rgb.shape[:2] == (size, size):  # one pixel per cell: no noise to tell, keep them all
-        colors = rgb.reshape(-1, 3)
-        means = colors.astype(np.float64)
-        cells = _Cells(means, means, np.zeros(colors.shape, bool), colors[..., None], 0.0)
+    if rgb.shape[:2] == (size, size):
+        # one noisy pixel per cell: a palette tells close shades apart better than merging
+        # by the noise can, so with one each pixel goes to its nearest palette colour
+        settled = rgb.reshape(-1, 3) if palette is not None else _settle(_pixel_cells(rgb))
     else:
-        cells = _sample_cells(rgb, size)
-    settled = _settle(cells)
+        settled = _settle(_sample_cells(rgb, size))
     if palette is not None:
         settled = _to_palette(settled, np.array([hex_to_rgb(c) for c in palette], np.uint8))
     return Image.fromarray(settled.reshape(size, size, 3), "RGB")
@@ -132,6 +131,25 @@ def _sample_cells(rgb: np.ndarray, size: int) -> _Cells:
     # two halves of n / 2 samples differ by twice the standard error of the n-sample mean
     noise = np.sqrt(np.median(differences**2) / _CHI2_MEDIAN) / 2
     return _Cells(means, medians, clipped, samples, float(noise))
+
+
+def _pixel_cells(rgb: np.ndarray) -> _Cells:
+    """One pixel per cell, as the embedded model draws: no cell has a middle to read its
+    noise from, so the noise is read from neighbouring pixels. Most neighbours lie in one
+    flat area and differ by noise alone; in exact pixel art most are identical, so the
+    noise is 0 there and every drawn colour, a gradient's or dither's included, stays."""
+    values = rgb.astype(np.float64)
+    differences = np.concatenate(
+        [
+            (values[1:] - values[:-1]).reshape(-1),
+            (values[:, 1:] - values[:, :-1]).reshape(-1),
+        ]
+    )
+    # two pixels of one colour differ by sqrt(2) noise deviations per channel
+    noise = np.sqrt(np.median(differences**2) / _CHI2_MEDIAN / 2)
+    colors = rgb.reshape(-1, 3)
+    clipped = (colors == 0) | (colors == 255)
+    return _Cells(values.reshape(-1, 3), values.reshape(-1, 3), clipped, colors[..., None], noise)
 
 
 class _Axis(NamedTuple):

@@ -14,7 +14,8 @@ from bespoke_pipeline.bench.snap import (
     unseen_share,
 )
 from bespoke_pipeline.evaluation.metrics import palette_of
-from bespoke_pipeline.pixelart.colors import delta_e_2000, rgb_to_lab
+from bespoke_pipeline.pixelart.colors import delta_e_2000, hex_to_rgb, rgb_to_lab
+from bespoke_pipeline.pixelart.regions import read_regions
 from bespoke_pipeline.pixelart.snap import grid_cleanliness, snap_to_grid
 from bespoke_pipeline.pixelart.synth import synth_portraits
 
@@ -91,6 +92,28 @@ def test_a_noisy_native_rendering_settles_on_its_drawn_colours() -> None:
         noise = rng.integers(-2, 3, size=(24, 24, 3))
         noisy = Image.fromarray(np.clip(np.asarray(portrait) + noise, 0, 255).astype(np.uint8))
         assert indistinguishable_share(snap_to_grid(noisy, palette=PALETTE), portrait) >= 0.97
+
+
+def test_a_noisy_native_rendering_without_palette_settles_as_drawn() -> None:
+    """The base model card snaps without a palette: each pixel once kept its own noisy
+    colour, so no region read as one colour and the card's hair colour fell from 70% to 2%."""
+    rng = np.random.default_rng(1)
+    shares = []
+    for portrait in PORTRAITS[:6]:
+        art = np.asarray(portrait)
+        noisy = np.clip(art + rng.normal(0, 2.0, art.shape).round(), 0, 255).astype(np.uint8)
+        snapped = snap_to_grid(Image.fromarray(noisy))
+        drawn = len(np.unique(art.reshape(-1, 3), axis=0))
+        assert len(np.unique(np.asarray(snapped).reshape(-1, 3), axis=0)) <= drawn + 2
+        shares.append(indistinguishable_share(snapped, portrait))
+        seen, drawn_hair = (read_regions(i).hair_colors for i in (snapped, portrait))
+        seen_lab, drawn_lab = (
+            rgb_to_lab(np.array([hex_to_rgb(c) for c in h])) for h in (seen, drawn_hair)
+        )
+        # every drawn hair shade is read, as the mean of its noisy pixels, rounded
+        assert (delta_e_2000(drawn_lab[:, None], seen_lab[None]).min(axis=1) <= 1).all()
+    # shades drawn closer than the noise can tell (a gradient's steps) merge, nothing else
+    assert min(shares) >= 0.9 and np.mean(shares) >= 0.97
 
 
 @pytest.mark.parametrize("side", SIDES)
