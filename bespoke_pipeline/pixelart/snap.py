@@ -149,7 +149,9 @@ def _pixel_cells(rgb: np.ndarray) -> _Cells:
     noise = np.sqrt(np.median(differences**2) / _CHI2_MEDIAN / 2)
     colors = rgb.reshape(-1, 3)
     clipped = (colors == 0) | (colors == 255)
-    return _Cells(values.reshape(-1, 3), values.reshape(-1, 3), clipped, colors[..., None], noise)
+    return _Cells(
+        values.reshape(-1, 3), values.reshape(-1, 3), clipped, colors[..., None], float(noise)
+    )
 
 
 class _Axis(NamedTuple):
