@@ -94,6 +94,15 @@ def test_a_noisy_native_rendering_settles_on_its_drawn_colours() -> None:
         assert indistinguishable_share(snap_to_grid(noisy, palette=PALETTE), portrait) >= 0.97
 
 
+@needs_real
+def test_exact_real_art_at_24_px_keeps_every_colour() -> None:
+    """Checkered and dithered real backgrounds: no pixel's 4 neighbours share its colour, and
+    reading the noise from them merged lad_054's cells (16% kept)."""
+    assert {name: exact_share(snap_to_grid(art), art) for name, art in REAL.items()} == {
+        name: 1.0 for name in REAL
+    }
+
+
 def test_a_noisy_native_rendering_without_palette_settles_as_drawn() -> None:
     """The base model card snaps without a palette: each pixel once kept its own noisy
     colour, so no region read as one colour and the card's hair colour fell from 70% to 2%."""
