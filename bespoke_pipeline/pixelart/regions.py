@@ -257,6 +257,19 @@ def _cells(mask: np.ndarray) -> frozenset[Pixel]:
 
 
 def _background_mask(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
+    """The background as drawn by hand, or by a model: the border-connected region, and
+    whatever it holds apart from the figure (not touching it even by a corner). A generated
+    image draws stray cells, and stripes that stop short of the border, in colours the
+    border does not have; read as figure they would become a hat, an earring or hair."""
+    background = _border_background(index, lab_of)
+    labels, count = ndimage.label((index >= 0) & ~background, structure=np.ones((3, 3)))
+    if count <= 1:
+        return background
+    figure = 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
+    return background | ((labels > 0) & (labels != figure))
+
+
+def _border_background(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
     """Border-connected pixels of the border's colours, seeded from the top, left and right
     edges (the figure stands on the bottom one). A background colour covers a fair share
     of those edges, or is a small step from one that does (a gradient along the edge): so
@@ -283,6 +296,15 @@ def _background_mask(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
     labels, _ = ndimage.label(candidate)
     touching = np.unique(labels[seeds & candidate])
     return np.isin(labels, touching[touching > 0])
+
+
+def _pieces_up_to(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """The 4-connected pieces of a mask of at most `pixels` pixels."""
+    labels, _ = ndimage.label(mask)
+    sizes = np.bincount(labels.ravel())
+    small = sizes <= pixels
+    small[0] = False
+    return small[labels]
 
 
 _BORDER_SHARE = 0.05  # of the top, left and right edges' cells
@@ -615,11 +637,10 @@ def _headwear(
     sides[: eyes.row - 5, :] = False
     side_colours = [c for c, share in canvas.shades(sides) if share >= _SHADE_SHARE / 2]
     hat = none.copy()
-    colours = []
     for colour, _ in canvas.shades(top):
         if not any(canvas.distance(colour, c) <= HAIR_FAMILY for c in side_colours):
             hat |= canvas.near(top, colour, 0.5)
-            colours.append(colour)
+    hat &= ~_pieces_up_to(hat, _SCRAP)
     columns = np.nonzero(hat.any(axis=0))[0]
     if hat.sum() < 6 or columns.size < 5:
         return None, none
@@ -629,7 +650,13 @@ def _headwear(
         inside = head.size and head.min() <= columns.min() and columns.max() <= head.max()
         if rows.min() > eyes.row - 10 and inside:
             return None, none
-    return colours[0], hat
+    return canvas.shades(hat)[0][0], hat
+
+
+#: Pieces of a would-be hat this small are dropped: a hat is cloth or a crown's points,
+#: where stray pixels in unexplained colours (a generated image's uneven edge against a
+#: patterned background) come one or two at a time.
+_SCRAP = 2  # pixels, 4-connected
 
 
 def _earring(canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from bespoke_pipeline.pixelart.colors import hex_to_rgb, rgb_to_hex
+from bespoke_pipeline.pixelart.portrait import Portrait
 from bespoke_pipeline.pixelart.regions import TEMPLATE_EYES, USUAL_EYES, read_regions
 from bespoke_pipeline.pixelart.synth import synth_portraits
 
@@ -101,3 +102,46 @@ def test_a_blank_image_reads_as_no_face_rather_than_crashing(color):
     skin colour, which is drawn nowhere)."""
     seen = read_regions(Image.new("RGB", (24, 24), color))
     assert not seen.eyes_found and seen.eyewear is None and seen.hair is None
+
+
+def bare_headed(hair_style: str) -> tuple[Image.Image, np.ndarray, Portrait]:
+    """A generated punk with hair of `hair_style`, no hat, on a flat background."""
+    image, portrait = next(
+        (i, p)
+        for i, p in synth_portraits(200, seed=23)
+        if p.hair_style == hair_style and not p.headwear and p.background_kind == "flat"
+    )
+    return image, np.asarray(image).copy(), portrait
+
+
+def test_stray_cells_at_the_edge_of_the_hair_are_not_a_hat():
+    """A generated image draws the background's edge against the hair in a few cells of
+    colours the border lacks; scattered one at a time, they are no hat."""
+    image, pixels, portrait = bare_headed("short")
+    background = (pixels == hex_to_rgb(portrait.background)).all(axis=2)
+    edge = np.zeros_like(background)  # background cells right above the head
+    edge[:8] = background[:8] & ~background[1:9]
+    stray = [(x, y) for y, x in zip(*np.nonzero(edge), strict=True)][::2]
+    assert len({x for x, _ in stray}) >= 5
+    for x, y in stray:
+        pixels[y, x] = hex_to_rgb("#18a46e")
+    assert read_regions(image).headwear_color is None
+    assert read_regions(Image.fromarray(pixels)).headwear_color is None
+
+
+def test_a_stripe_that_stops_short_of_the_border_is_background_not_hair_beside_a_buzz():
+    image, pixels, _ = bare_headed("buzz")
+    pixels[3:20, 20] = hex_to_rgb("#b70000")  # apart from the head, not reaching an edge
+    before, after = read_regions(image), read_regions(Image.fromarray(pixels))
+    assert after.headwear_color is None
+    assert after.hair_colors == before.hair_colors
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="../shared/real-sample is not in this clone")
+def test_a_real_crown_of_separate_points_is_still_headwear():
+    """The artist's crown is three points of four pixels with background between them:
+    dropping a would-be hat's one- and two-pixel pieces must keep it."""
+    grid = np.asarray(Image.open(REAL_SAMPLE / "lad_023_x-2.png").convert("RGBA"))[12::24, 12::24]
+    regions = read_regions(Image.fromarray(grid))
+    assert regions.headwear_color is not None
+    assert len(regions.headwear_cells) == 12
