@@ -404,9 +404,9 @@ _EYE_GAPS = (5, 4, 6)
 
 
 def _find_eyes(canvas: _Canvas, usual: EyeLayout) -> tuple[EyeLayout, float]:
-    """The best pupil pair: dark pupils, a different colour right of each (the iris), the
-    same colours in both eyes, no dark pixel between them; nearer the usual place wins a
-    tie."""
+    """The best pupil pair: dark pupils, never on the head's outline, a different colour
+    right of each (the iris), the same colours in both eyes, no dark pixel between them;
+    nearer the usual place wins a tie."""
     best, best_score = usual, -np.inf
     for row in range(usual.row - _EYE_ROW_SPAN, usual.row + _EYE_ROW_SPAN + 1):
         for left in range(4, 13):
@@ -425,7 +425,7 @@ def _eye_score(canvas: _Canvas, eyes: EyeLayout) -> float:
     between = range(eyes.left + 2, eyes.right)
     score = 0.0
     for pupil, iris in ((lp, li), (rp, ri)):
-        if canvas.is_dark(pupil):
+        if canvas.is_dark(pupil) and not canvas.outline[pupil[1], pupil[0]]:
             score += 2
             iris_key = canvas.key(iris)
             if iris_key != canvas.key(pupil) and not canvas.is_background(iris):

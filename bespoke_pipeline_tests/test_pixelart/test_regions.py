@@ -145,3 +145,27 @@ def test_a_real_crown_of_separate_points_is_still_headwear():
     regions = read_regions(Image.fromarray(grid))
     assert regions.headwear_color is not None
     assert len(regions.headwear_cells) == 12
+
+
+def test_the_head_outline_is_never_taken_for_a_pupil():
+    """On a generated image the two pupils and irises are rarely the very same colours,
+    while the outline beside the face is as black as a pupil: the pair outline + left pupil
+    then looked more alike than the real eyes."""
+    row, left, right = USUAL_EYES.row, USUAL_EYES.left, USUAL_EYES.right
+
+    def outline_left_of_the_eyes(pixels: np.ndarray) -> int | None:
+        dark = np.nonzero((pixels[row, :left] < 40).all(axis=1))[0]
+        return int(dark[0]) if dark.size and dark[0] < left - 2 else None
+
+    image, pixels, outline = next(
+        (i, px, outline_left_of_the_eyes(px))
+        for i, p in synth_portraits(60, seed=22)
+        if not p.eyewear
+        and p.facing == "right"
+        and outline_left_of_the_eyes(px := np.asarray(i).copy()) is not None
+    )
+    assert read_regions(image).eyes == USUAL_EYES
+    pixels[row, right] = pixels[row, left] + 7  # a near-black of its own
+    pixels[row, right + 1] = np.clip(pixels[row, left + 1].astype(int) - 12, 0, 255)
+    pixels[row, outline + 1] = np.clip(pixels[row + 2, left + 2].astype(int) - 20, 0, 255)
+    assert read_regions(Image.fromarray(pixels)).eyes == USUAL_EYES
