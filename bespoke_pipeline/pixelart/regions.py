@@ -298,15 +298,6 @@ def _border_background(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
     return np.isin(labels, touching[touching > 0])
 
 
-def _pieces_up_to(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """The 4-connected pieces of a mask of at most `pixels` pixels."""
-    labels, _ = ndimage.label(mask)
-    sizes = np.bincount(labels.ravel())
-    small = sizes <= pixels
-    small[0] = False
-    return small[labels]
-
-
 _BORDER_SHARE = 0.05  # of the top, left and right edges' cells
 _GRADIENT_STEP = 15.0  # CIEDE2000 between neighbouring cells of a background gradient
 
@@ -651,6 +642,15 @@ def _headwear(
         if rows.min() > eyes.row - 10 and inside:
             return None, none
     return canvas.shades(hat)[0][0], hat
+
+
+def _pieces_up_to(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """The 4-connected pieces of a mask of at most `pixels` pixels."""
+    labels, _ = ndimage.label(mask)
+    sizes = np.bincount(labels.ravel())
+    small = sizes <= pixels
+    small[0] = False
+    return small[labels]
 
 
 #: Pieces of a would-be hat this small are dropped: a hat is cloth or a crown's points,
