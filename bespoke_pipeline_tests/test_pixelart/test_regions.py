@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bespoke_pipeline.dataset.images import read_pixel_art
 from bespoke_pipeline.pixelart.colors import hex_to_rgb, rgb_to_hex
 from bespoke_pipeline.pixelart.portrait import Portrait
 from bespoke_pipeline.pixelart.regions import TEMPLATE_EYES, USUAL_EYES, read_regions
@@ -88,8 +89,7 @@ def test_shaded_hair_keeps_every_shade_with_the_dominant_first():
 def test_real_bespoke_art_has_its_pupils_one_column_right_of_the_template():
     found = []
     for path in sorted(REAL_SAMPLE.glob("*.png")):
-        grid = np.asarray(Image.open(path).convert("RGBA"))[12::24, 12::24]
-        regions = read_regions(Image.fromarray(grid))
+        regions = read_regions(read_pixel_art(path).image)
         found.append(regions.eyes if regions.eyes_found else None)
         assert regions.facing == "right", path.name
     assert found.count(USUAL_EYES) >= 9
@@ -141,8 +141,7 @@ def test_a_stripe_that_stops_short_of_the_border_is_background_not_hair_beside_a
 def test_a_real_crown_of_separate_points_is_still_headwear():
     """The artist's crown is three points of four pixels with background between them:
     dropping a would-be hat's one- and two-pixel pieces must keep it."""
-    grid = np.asarray(Image.open(REAL_SAMPLE / "lad_023_x-2.png").convert("RGBA"))[12::24, 12::24]
-    regions = read_regions(Image.fromarray(grid))
+    regions = read_regions(read_pixel_art(REAL_SAMPLE / "lad_023_x-2.png").image)
     assert regions.headwear_color is not None
     assert len(regions.headwear_cells) == 12
 
