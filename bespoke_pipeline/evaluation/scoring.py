@@ -83,7 +83,7 @@ class EvaluationSettings(BaseModel):
     """How much to render per checkpoint. The default scores all 11 checkpoints of
     pixel-tiny in under a minute on 2 CPU cores (`bespoke bench eval`)."""
 
-    held_out_prompts: int = Field(9, ge=0)
+    held_out_prompts: int = Field(16, ge=0)
     samples_per_prompt: int = Field(2, ge=1)
     guidance_scales: list[float] | None = Field(
         None, min_length=1, description="None: the model family's usual range"
