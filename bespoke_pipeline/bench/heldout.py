@@ -1,5 +1,6 @@
 """`bespoke bench heldout`: how well a config's LoRA follows captions it was never trained
-on, per attribute, against the user's targets.
+on, per attribute, against the user's targets; with a sampler grid (`--guidance`, `--steps`)
+also which setting the LoRA follows its captions best at.
 
 Trains the config on the demo set in a temporary folder, then scores the base model and the
 last epoch on held-out prompts only (attribute combinations in no training caption, any
@@ -10,6 +11,7 @@ and reports each attribute's accuracy at the best one.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +19,12 @@ import pandas as pd
 from bespoke_pipeline.bench.train import demo_data
 from bespoke_pipeline.evaluation.metrics import FOLLOWS_WORDS, Reference
 from bespoke_pipeline.evaluation.prompts import held_out_prompts
-from bespoke_pipeline.evaluation.scoring import TARGETS, EvaluationSettings, score_model
+from bespoke_pipeline.evaluation.scoring import (
+    TARGETS,
+    EvaluationSettings,
+    ModelScore,
+    score_model,
+)
 from bespoke_pipeline.training.checkpoints import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for, sampling_pipeline
@@ -26,13 +33,27 @@ from bespoke_pipeline.training.lora import LoraTrainer
 ATTRIBUTES = (*FOLLOWS_WORDS, "eyes_placed", "right_facing")
 
 
-def held_out_accuracy(config: TrainingConfig, name: str, prompts: int = 32) -> pd.DataFrame:
-    """One row per attribute: base model and trained LoRA accuracy, and the target."""
+@dataclass(frozen=True)
+class HeldOut:
+    accuracy: pd.DataFrame  # one row per attribute: base, LoRA at its best setting, target
+    lora_settings: pd.DataFrame  # the LoRA's composite and accuracies per sampler setting
+
+
+def held_out_accuracy(
+    config: TrainingConfig,
+    name: str,
+    prompts: int = 32,
+    guidance_scales: list[float] | None = None,
+    steps: list[int] | None = None,
+) -> HeldOut:
+    """Base model and trained LoRA on the same held-out prompts; no grid given: the family's."""
     data = demo_data()
-    settings = EvaluationSettings(held_out_prompts=prompts).for_family(family_for(config))
+    settings = EvaluationSettings(
+        held_out_prompts=prompts, guidance_scales=guidance_scales, steps=steps
+    ).for_family(family_for(config))
     suite = held_out_prompts(prompts, data.captions, config.trigger_word)
     reference = Reference.of(data.images)
-    columns = {}
+    scores = {}
     with tempfile.TemporaryDirectory() as folder:
         trainer = LoraTrainer(config, name, data, Path(folder))
         last = trainer.train()[-1]
@@ -40,12 +61,19 @@ def held_out_accuracy(config: TrainingConfig, name: str, prompts: int = 32) -> p
         for label in ("base", "lora"):
             if label == "lora":
                 load_checkpoint(pipe, last.checkpoint)
-            score = score_model(render, suite, reference, settings)
-            best = score.per_image[
-                (score.per_image.guidance_scale == score.best.guidance_scale)
-                & (score.per_image.steps == score.best.steps)
-            ]
-            columns[label] = best[list(ATTRIBUTES)].mean()
-    table = pd.DataFrame(columns)
+            scores[label] = score_model(render, suite, reference, settings)
+    table = pd.DataFrame({label: _at_best_setting(score) for label, score in scores.items()})
     table["target"] = [TARGETS.get(a, float("nan")) for a in ATTRIBUTES]
-    return table.rename_axis("attribute").reset_index()
+    per_setting = scores["lora"].per_setting
+    return HeldOut(
+        table.rename_axis("attribute").reset_index(),
+        per_setting[["guidance_scale", "steps", "composite", "composite_ci", *ATTRIBUTES]],
+    )
+
+
+def _at_best_setting(score: ModelScore) -> pd.Series:
+    best = score.per_image[
+        (score.per_image.guidance_scale == score.best.guidance_scale)
+        & (score.per_image.steps == score.best.steps)
+    ]
+    return best[list(ATTRIBUTES)].mean()
