@@ -19,12 +19,7 @@ import pandas as pd
 from bespoke_pipeline.bench.train import demo_data
 from bespoke_pipeline.evaluation.metrics import FOLLOWS_WORDS, Reference
 from bespoke_pipeline.evaluation.prompts import held_out_prompts
-from bespoke_pipeline.evaluation.scoring import (
-    TARGETS,
-    EvaluationSettings,
-    ModelScore,
-    score_model,
-)
+from bespoke_pipeline.evaluation.scoring import TARGETS, EvaluationSettings, score_model
 from bespoke_pipeline.training.checkpoints import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for, sampling_pipeline
@@ -62,18 +57,12 @@ def held_out_accuracy(
             if label == "lora":
                 load_checkpoint(pipe, last.checkpoint)
             scores[label] = score_model(render, suite, reference, settings)
-    table = pd.DataFrame({label: _at_best_setting(score) for label, score in scores.items()})
+    table = pd.DataFrame(
+        {label: score.best[list(ATTRIBUTES)].astype(float) for label, score in scores.items()}
+    )
     table["target"] = [TARGETS.get(a, float("nan")) for a in ATTRIBUTES]
     per_setting = scores["lora"].per_setting
     return HeldOut(
         table.rename_axis("attribute").reset_index(),
         per_setting[["guidance_scale", "steps", "composite", "composite_ci", *ATTRIBUTES]],
     )
-
-
-def _at_best_setting(score: ModelScore) -> pd.Series:
-    best = score.per_image[
-        (score.per_image.guidance_scale == score.best.guidance_scale)
-        & (score.per_image.steps == score.best.steps)
-    ]
-    return best[list(ATTRIBUTES)].mean()
