@@ -103,14 +103,19 @@ def test_a_finished_run_is_not_retrained(tiny_base, tmp_path):
     assert (epoch_dir(trainer.run_dir, 2) / DIFFUSERS_FILE).stat().st_mtime_ns == stamp
 
 
-def test_kohya_export_loads_through_diffusers_to_the_same_weights(tiny_base, tmp_path):
-    trainer = LoraTrainer(
-        micro_config(tiny_base, num_train_epochs=1), "micro", micro_data(), tmp_path
-    )
+@pytest.mark.parametrize(
+    "modules",
+    [("to_k", "to_q", "to_v", "to_out.0"), ("to_k", "to_q", "to_v", "to_out.0", "conv1", "conv2")],
+    ids=["attention", "attention+conv"],
+)
+def test_kohya_export_loads_through_diffusers_to_the_same_weights(tiny_base, tmp_path, modules):
+    config = micro_config(tiny_base, num_train_epochs=1, target_modules=modules)
+    trainer = LoraTrainer(config, "micro", micro_data(), tmp_path)
     trainer.train()
     folder = epoch_dir(trainer.run_dir, 1)
     kohya = load_file(folder / KOHYA_FILE)
     assert all(k.startswith("lora_unet_") for k in kohya)
+    assert any("_resnets_" in k for k in kohya) == ("conv1" in modules)
     assert {k.rsplit(".", 2)[-2] if k.endswith(".weight") else "alpha" for k in kohya} == {
         "lora_down",
         "lora_up",
