@@ -485,17 +485,21 @@ def _eyewear(canvas: _Canvas, eyes: EyeLayout, skin: str) -> tuple[str | None, s
 
 def _lenses(canvas: _Canvas, usual: EyeLayout) -> tuple[EyeLayout, str] | None:
     """Shades: a block of one colour, not the face's, over each eye (the 2x2 cells where a
-    pupil, its iris and the eye above them would be), in the usual row."""
+    pupil, its iris and the eye above them would be), in the usual row. A lens may be
+    shaded (a highlight, a darker lower row) within `SKIN_SHADE`, as drawn lenses are; a
+    pupil beside its iris and the eye above differ by more."""
     for dx in (0, -1, 1):
         eyes = EyeLayout(usual.row, usual.left + dx, usual.right + dx)
-        blocks = [
-            {canvas.key((x + i, eyes.row - j)) for i in (0, 1) for j in (0, 1)}
-            for x in (eyes.left, eyes.right)
+        cells = [
+            (x + i, eyes.row - j) for x in (eyes.left, eyes.right) for i in (0, 1) for j in (0, 1)
         ]
-        if len(blocks[0]) == 1 and blocks[0] == blocks[1]:
-            key = next(iter(blocks[0]))
-            if key >= 0 and key != canvas.face and not canvas.background[eyes.row, eyes.left]:
-                return eyes, str(canvas.hexes[key])
+        keys = [canvas.key(cell) for cell in cells]
+        if min(keys) < 0 or canvas.face in keys or canvas.background[eyes.row, eyes.left]:
+            continue
+        lens = Counter(keys).most_common(1)[0][0]
+        spread = delta_e_2000(canvas.lab_of[keys], canvas.lab_of[lens][None, :])
+        if spread.max() <= SKIN_SHADE:
+            return eyes, str(canvas.hexes[lens])
     return None
 
 
