@@ -21,14 +21,20 @@ def _synth(args: argparse.Namespace) -> None:
 def _pretrain(args: argparse.Namespace) -> None:
     import torch
 
-    from bespoke_pipeline.models.pixel.pretrain import Pretrainer
+    from bespoke_pipeline.models.pixel.pretrain import TARGET_STEPS, Pretrainer
 
     if args.threads:
         torch.set_num_threads(args.threads)
     trainer = Pretrainer(args.work_dir, init_from=args.init_from)
-    print(f"resuming at step {trainer.progress.step}" if trainer.progress.step else "starting")
+    target = args.steps or TARGET_STEPS
+    if trainer.progress.step >= target:
+        print(
+            f"already at step {trainer.progress.step}, the target: pass a larger --steps to go on"
+        )
+    else:
+        print(f"resuming at step {trainer.progress.step}" if trainer.progress.step else "starting")
     trainer.run(
-        args.steps,
+        target,
         args.minutes * 60,
         on_progress=lambda p: print(
             f"step {p.step} loss {p.loss:.4f} trained {p.seconds / 60:.1f} min", flush=True
@@ -369,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--export", action="store_true", help="then export the EMA weights to data/base/"
     )
     pretrain.add_argument("--minutes", type=float, default=30.0, help="time budget this call")
-    pretrain.add_argument("--steps", type=int, default=20_000, help="stop at this total step")
+    pretrain.add_argument(
+        "--steps", type=int, help="stop at this total step (default: the recipe's, 30,000)"
+    )
     pretrain.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     pretrain.set_defaults(run=_pretrain)
     run = commands.add_parser("run", help="materialize the dataset and every trainable config")

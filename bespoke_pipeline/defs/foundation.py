@@ -11,7 +11,7 @@ from bespoke_pipeline.defs.recording import record
 from bespoke_pipeline.defs.resources import MlflowResource
 from bespoke_pipeline.evaluation.base_model_card import SAMPLES_FILE, export_base_model
 from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
-from bespoke_pipeline.models.pixel.pretrain import Pretrainer, PretrainProgress
+from bespoke_pipeline.models.pixel.pretrain import TARGET_STEPS, Pretrainer, PretrainProgress
 from bespoke_pipeline.paths import PRETRAIN_STATE_DIR
 
 
@@ -21,7 +21,7 @@ class PretrainConfig(dg.Config):
         description="Training time budget for this run; "
         "the next materialization resumes where this one stopped.",
     )
-    max_steps: int = Field(default=20_000, description="Stop for good at this total step.")
+    max_steps: int = Field(default=TARGET_STEPS, description="Stop for good at this total step.")
     out_dir: str = Field(default=str(BASE_MODEL_DIR), description="Where to export.")
 
 

@@ -1,9 +1,13 @@
+import functools
+
 import torch
 from diffusers import UNet2DConditionModel
 from transformers import CLIPTextModel
 
+from bespoke_pipeline.cli import main
 from bespoke_pipeline.evaluation.base_model_card import SAMPLES_FILE, export_base_model
 from bespoke_pipeline.evaluation.base_quality import REPORTED
+from bespoke_pipeline.models.pixel import pretrain
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.models.pixel.pretrain import OPTIMIZER_FILE, Pretrainer, PretrainSettings
 
@@ -83,3 +87,17 @@ def test_a_new_run_can_start_from_an_earlier_runs_weights_and_remembers_it(tmp_p
     resumed = Pretrainer(tmp_path / "later", TINY, init_from=tmp_path / "earlier")
     assert resumed.progress.step == 1  # its own state wins over the starting point
     assert resumed.warm_start is not None and resumed.warm_start.steps == 2
+
+
+def test_the_command_says_when_the_state_is_already_at_its_step_target(
+    tmp_path, capsys, monkeypatch
+):
+    """`bespoke pretrain --minutes 30` once exported the same weights again in silence
+    when the committed state had reached the default target."""
+    monkeypatch.setattr(pretrain, "Pretrainer", functools.partial(Pretrainer, settings=TINY))
+    Pretrainer(tmp_path, TINY).run(max_steps=2, max_seconds=600)
+    main(["pretrain", "--work-dir", str(tmp_path), "--steps", "2", "--minutes", "1"])
+    assert "already at step 2, the target: pass a larger --steps" in capsys.readouterr().out
+    main(["pretrain", "--work-dir", str(tmp_path), "--steps", "3", "--minutes", "1"])
+    assert "resuming at step 2" in capsys.readouterr().out
+    assert Pretrainer(tmp_path, TINY).progress.step == 3

@@ -32,6 +32,9 @@ STATE_FILE = "state.pt"
 #: without them (as in data/base/) resumes with fresh moments after a new warmup.
 OPTIMIZER_FILE = "optimizer.pt"
 TOKENIZER_DIR = "tokenizer"
+#: Where the recipe stops for good unless told otherwise. Quality still rose late: the
+#: card's accessories went from 56% at 15,902 steps to 77% at 19,201.
+TARGET_STEPS = 30_000
 
 
 @dataclass(frozen=True)
