@@ -27,12 +27,7 @@ def _pretrain(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     trainer = Pretrainer(args.work_dir, init_from=args.init_from)
     target = args.steps or TARGET_STEPS
-    if trainer.progress.step >= target:
-        print(
-            f"already at step {trainer.progress.step}, the target: pass a larger --steps to go on"
-        )
-    else:
-        print(f"resuming at step {trainer.progress.step}" if trainer.progress.step else "starting")
+    print(trainer.opening(target))
     trainer.run(
         target,
         args.minutes * 60,

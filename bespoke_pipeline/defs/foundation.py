@@ -40,6 +40,7 @@ def base_model(
         if p.step % 500 == 0:
             context.log.info(f"step {p.step} loss {p.loss:.4f} ({p.seconds / 60:.1f} min total)")
 
+    context.log.info(trainer.opening(config.max_steps))
     trainer.run(config.max_steps, config.minutes * 60, progress)
     out_dir = Path(config.out_dir)
     quality = export_base_model(trainer, out_dir)

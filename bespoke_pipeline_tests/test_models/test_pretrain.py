@@ -97,7 +97,7 @@ def test_the_command_says_when_the_state_is_already_at_its_step_target(
     monkeypatch.setattr(pretrain, "Pretrainer", functools.partial(Pretrainer, settings=TINY))
     Pretrainer(tmp_path, TINY).run(max_steps=2, max_seconds=600)
     main(["pretrain", "--work-dir", str(tmp_path), "--steps", "2", "--minutes", "1"])
-    assert "already at step 2, the target: pass a larger --steps" in capsys.readouterr().out
+    assert "already at step 2, the target: raise the step target" in capsys.readouterr().out
     main(["pretrain", "--work-dir", str(tmp_path), "--steps", "3", "--minutes", "1"])
     assert "resuming at step 2" in capsys.readouterr().out
     assert Pretrainer(tmp_path, TINY).progress.step == 3

@@ -205,6 +205,14 @@ class Pretrainer:
         self.ema.step(self.params)
         return loss.item()
 
+    def opening(self, max_steps: int) -> str:
+        """What a call is about to do: a state already at its target would otherwise be
+        re-exported in silence."""
+        step = self.progress.step
+        if step >= max_steps:
+            return f"already at step {step}, the target: raise the step target to go on"
+        return f"resuming at step {step}" if step else "starting"
+
     def run(
         self,
         max_steps: int,
