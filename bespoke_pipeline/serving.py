@@ -17,7 +17,8 @@ from PIL import Image
 
 from bespoke_pipeline.evaluation.promotion import read_production
 from bespoke_pipeline.pixelart.snap import snap_to_grid
-from bespoke_pipeline.training.checkpoints import load_checkpoint, read_sidecar
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
+from bespoke_pipeline.training.checkpoints import read_sidecar
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for, sampling_pipeline
 

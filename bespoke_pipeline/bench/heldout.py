@@ -20,7 +20,7 @@ from bespoke_pipeline.bench.train import demo_data
 from bespoke_pipeline.evaluation.metrics import FOLLOWS_WORDS, Reference
 from bespoke_pipeline.evaluation.prompts import held_out_prompts
 from bespoke_pipeline.evaluation.scoring import TARGETS, EvaluationSettings, score_model
-from bespoke_pipeline.training.checkpoints import load_checkpoint
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for, sampling_pipeline
 from bespoke_pipeline.training.lora import LoraTrainer

@@ -9,13 +9,13 @@ import torch
 
 from bespoke_pipeline.defs.recording import TrainingRecorder, table_metadata
 from bespoke_pipeline.defs.resources import ArtifactStore, MlflowResource, TrainingResource
+from bespoke_pipeline.training.checkpoint_weights import non_finite_tensors
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
     checkpoint_files,
     completed_epochs,
     epoch_dir,
-    non_finite_tensors,
     read_sidecar,
 )
 from bespoke_pipeline.training.config import (

@@ -14,7 +14,7 @@ from bespoke_pipeline.evaluation.metrics import Reference
 from bespoke_pipeline.evaluation.prompts import EvalPrompt, held_out_prompts, reference_prompts
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings, ModelScore, score_model
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
-from bespoke_pipeline.training.checkpoints import load_checkpoint
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
 from bespoke_pipeline.training.families import Renderer, family_for, sampling_pipeline

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 from pydantic import BaseModel, Field
 
 from bespoke_pipeline.evaluation.metrics import Reference, diversity, image_metrics
 from bespoke_pipeline.evaluation.prompts import EvalPrompt
 from bespoke_pipeline.pixelart.snap import snap_to_grid
-from bespoke_pipeline.training.families import Renderer
-from bespoke_pipeline.training.families.base import ModelFamily
+
+if TYPE_CHECKING:  # the score table is read where nothing renders: status, promotion
+    from bespoke_pipeline.training.families import Renderer
+    from bespoke_pipeline.training.families.base import ModelFamily
 
 #: Composite score = sum of weight x accuracy (weights sum to 1; a metric no prompt asks
 #: about drops out and the rest are rescaled). Layout and the colors the user names most
@@ -127,6 +129,8 @@ def score_model(
     reference: Reference,
     settings: EvaluationSettings,
 ) -> ModelScore:
+    import torch  # here, not above: only rendering needs it
+
     texts = [p.text for p in prompts for _ in range(settings.samples_per_prompt)]
     rows: list[dict] = []
     snapped_by_setting: dict[tuple[float, int], list[Image.Image]] = {}

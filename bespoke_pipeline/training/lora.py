@@ -32,12 +32,12 @@ from bespoke_pipeline.training.base_weights import (
     denoiser_sha256,
     encoders_identity,
 )
+from bespoke_pipeline.training.checkpoint_weights import save_checkpoint
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     STATE_FILE,
     epoch_dir,
     resume_point,
-    save_checkpoint,
 )
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData, shuffled_caption

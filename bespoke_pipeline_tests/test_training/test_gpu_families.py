@@ -11,12 +11,8 @@ from safetensors.torch import load_file
 
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings
 from bespoke_pipeline.training import latent_cache
-from bespoke_pipeline.training.checkpoints import (
-    DIFFUSERS_FILE,
-    KOHYA_FILE,
-    epoch_dir,
-    load_checkpoint,
-)
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
+from bespoke_pipeline.training.checkpoints import DIFFUSERS_FILE, KOHYA_FILE, epoch_dir
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.base import Batch

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from bespoke_pipeline.training.checkpoints import KOHYA_FILE, epoch_dir, load_checkpoint
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
+from bespoke_pipeline.training.checkpoints import KOHYA_FILE, epoch_dir
 from bespoke_pipeline.training.imports import (
     CheckpointImportError,
     find_epochs,

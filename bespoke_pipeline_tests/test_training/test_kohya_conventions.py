@@ -9,13 +9,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from bespoke_pipeline.training.checkpoints import (
-    DIFFUSERS_FILE,
-    KOHYA_FILE,
-    STATE_FILE,
-    epoch_dir,
-    load_checkpoint,
-)
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
+from bespoke_pipeline.training.checkpoints import DIFFUSERS_FILE, KOHYA_FILE, STATE_FILE, epoch_dir
 from bespoke_pipeline.training.data import shuffled_caption
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.clip_windows import window_ids

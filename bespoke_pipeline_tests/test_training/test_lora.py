@@ -6,13 +6,13 @@ from safetensors.torch import load_file, save_file
 
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.base_weights import encoders_identity
+from bespoke_pipeline.training.checkpoint_weights import non_finite_tensors
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
     STATE_FILE,
     completed_epochs,
     epoch_dir,
-    non_finite_tensors,
     read_sidecar,
 )
 from bespoke_pipeline.training.latent_cache import cache_key

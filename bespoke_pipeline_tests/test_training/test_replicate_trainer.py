@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     completed_epochs,
     epoch_dir,
-    load_checkpoint,
     read_sidecar,
 )
 from bespoke_pipeline.training.config import TrainingConfig
