@@ -77,10 +77,25 @@ def grid_cleanliness(raw: Image.Image, snapped: Image.Image, max_delta_e: float)
     1.0 is flat cells with hard edges, lower means gradients, anti-aliasing or noise."""
     rgb = np.asarray(raw.convert("RGB"))
     target = np.asarray(snapped.resize(raw.size, Image.Resampling.NEAREST).convert("RGB"))
-    pairs = np.concatenate([rgb.reshape(-1, 3), target.reshape(-1, 3)], axis=1)
-    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    distance = np.linalg.norm(rgb_to_lab(unique[:, :3]) - rgb_to_lab(unique[:, 3:]), axis=1)
+    # each distinct (raw, snapped) pair once, as one integer: np.unique over six columns
+    # (axis=0) took 2.5 s on a 1024 px render (Replicate's size), over one 20 times less
+    pairs = _colour_keys(rgb).astype(np.uint64) << np.uint64(24) | _colour_keys(target)
+    unique, inverse = np.unique(pairs.reshape(-1), return_inverse=True)
+    raw_colours = _key_colours(unique >> np.uint64(24))
+    snapped_colours = _key_colours(unique & np.uint64(0xFFFFFF))
+    distance = np.linalg.norm(rgb_to_lab(raw_colours) - rgb_to_lab(snapped_colours), axis=1)
     return float((distance[inverse.reshape(-1)] <= max_delta_e).mean())
+
+
+def _colour_keys(rgb: np.ndarray) -> np.ndarray:
+    """0xRRGGBB per pixel."""
+    rgb = rgb.astype(np.uint64)
+    return rgb[..., 0] << np.uint64(16) | rgb[..., 1] << np.uint64(8) | rgb[..., 2]
+
+
+def _key_colours(keys: np.ndarray) -> np.ndarray:
+    shifts = np.array([16, 8, 0], np.uint64)
+    return (keys[:, None] >> shifts & np.uint64(255)).astype(np.uint8)
 
 
 class _Cells(NamedTuple):
