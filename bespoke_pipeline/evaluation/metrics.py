@@ -60,7 +60,8 @@ METRICS = (
     Metric("collar_color", "the shirt shows the prompt's collar colour (bare neck: none)", "0/1"),
     Metric(
         "accessories",
-        "eyewear, headwear and earring present if and only if the prompt asks for them",
+        "eyewear, headwear and earring present if and only if the prompt asks for them "
+        "(unasked, a covering in the prompt's hair colour is that hair)",
         "0/1",
     ),
     Metric("right_facing", "the face looks right", "0/1"),
@@ -111,6 +112,7 @@ def image_metrics(
 ) -> dict[str, float]:
     """Every per-image metric of `METRICS` except diversity (see `diversity`)."""
     seen = read_regions(snapped)
+    hair_colours, headwear_seen = _head(seen, expected)
     grid = np.asarray(snapped.convert("RGB"))
     novelty = _novelty(grid, reference.cells)
     values: dict[str, float] = {
@@ -118,7 +120,7 @@ def image_metrics(
         "palette_size": float(len(np.unique(grid.reshape(-1, 3), axis=0))),
         "background": _shows(expected.background, list(seen.background_colors)),
         "eyes_placed": _eyes_placed(seen, expected, reference.eyes),
-        "hair_color": _present_or_named(expected.hair, "bald", list(seen.hair_colors)),
+        "hair_color": _present_or_named(expected.hair, "bald", hair_colours),
         "eye_color": math.nan
         if seen.eyewear == "shades"
         else _shows(expected.eyes, list(seen.eye_colors)),
@@ -127,7 +129,7 @@ def image_metrics(
         "collar_color": _present_or_named(expected.collar, "none", list(seen.collar_colors)),
         "accessories": float(
             (seen.eyewear is not None) == (expected.eyewear_style is not None)
-            and (seen.headwear_color is not None) == (expected.headwear_style is not None)
+            and headwear_seen == (expected.headwear_style is not None)
             and seen.earring == bool(expected.earring)
         ),
         "right_facing": float(seen.facing == "right"),
@@ -150,6 +152,18 @@ def layout_eyes(cells: np.ndarray) -> EyeLayout | None:
     if not found:
         return None
     return max(set(found), key=found.count)
+
+
+def _head(seen: Regions, expected: CaptionAttributes) -> tuple[list[str], bool]:
+    """The hair's colours, and whether headwear is seen, as a viewer who reads the prompt
+    tells them apart. Hair cut close with nothing beside the face looks like a cap on
+    24x24 (the reader takes a covering that rises above the skull for one); when the
+    prompt asks for no headwear and the covering is in the prompt's hair colour, it is
+    that hair. A covering in any other colour stays headwear."""
+    hat = seen.headwear_color
+    if hat is not None and expected.headwear_style is None and _shows(expected.hair, [hat]) == 1:
+        return [*seen.hair_colors, hat], False
+    return list(seen.hair_colors), hat is not None
 
 
 def _shows(phrase: str | None, colours: list[str], skin: bool = False) -> float:

@@ -31,6 +31,7 @@ SKIN_SHADE = 10.0  # skin's own shading (a jaw shadow, a blush) stays skin
 _SHADE_SHARE = 0.1  # a shade must cover this share of its region to be listed
 _FLAT_SHARE = 0.9  # one colour on this share of the background makes it flat
 _BAND_PURITY = 0.8  # a row/column this uniform is one band of a banded background
+_POCKET_REACH = 2  # pixels from its background that a pocket of it is found
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,21 @@ class _Canvas:
         if hex_color in hexes:
             return self.lab_of[hexes.index(hex_color)]
         return rgb_to_lab(np.array([hex_to_rgb(hex_color)], np.uint8))[0]
+
+    def like_background(self, mask: np.ndarray) -> np.ndarray:
+        """Pixels of `mask` in the shade of background a step or two away: a pocket of a
+        patterned background that a generated image encloses between strands of hair,
+        which no viewer takes for a hat. Only background within `_POCKET_REACH` counts: a
+        hat in the shade of a gradient's far end is still a hat."""
+        found = np.zeros_like(mask)
+        distance = delta_e_2000(self.lab_of[:, None, :], self.lab_of[None, :, :])
+        for key in np.unique(self.index[self.background & self.opaque]):
+            around = ndimage.binary_dilation(
+                self.background & (self.index == key), np.ones((3, 3)), _POCKET_REACH
+            )
+            close = np.append(distance[:, key] <= SAME_SHADE, False)
+            found |= mask & around & close[self.index]
+        return found
 
     def near(self, mask: np.ndarray, hex_color: str | None, tolerance: float) -> np.ndarray:
         """Pixels of `mask` within `tolerance` (CIEDE2000) of a colour."""
@@ -626,7 +642,7 @@ def _headwear(
     also rise above the skull or stick out past the head: hair cut close (a buzz) hugs the
     skull, and a narrow crest (a mohawk) is hair."""
     none = np.zeros((SIZE, SIZE), bool)
-    top = not_skin & ~canvas.outline
+    top = not_skin & ~canvas.outline & ~canvas.like_background(not_skin)
     top[eyes.row - 5 :, :] = False
     sides = not_skin & ~canvas.outline & _hair_zone(eyes)
     sides[: eyes.row - 5, :] = False

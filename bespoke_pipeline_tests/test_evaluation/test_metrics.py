@@ -18,7 +18,7 @@ from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.caption import CaptionAttributes
 from bespoke_pipeline.pixelart.color_words import colour_of, resolve
 from bespoke_pipeline.pixelart.colors import hex_to_rgb
-from bespoke_pipeline.pixelart.regions import USUAL_EYES
+from bespoke_pipeline.pixelart.regions import USUAL_EYES, read_regions
 from bespoke_pipeline.pixelart.snap import snap_to_grid
 from bespoke_pipeline.pixelart.synth import synth_portraits
 
@@ -72,6 +72,33 @@ def test_a_left_facing_portrait_and_a_missing_accessory_are_caught():
     assert mirrored["right_facing"] == 0.0
     asked_for_glasses = CaptionAttributes(**{**EXPECTED.stated(), "eyewear_style": "glasses"})
     assert metrics_of(IMAGE, asked_for_glasses)["accessories"] == 0.0
+
+
+def drawn_tall(image: Image.Image, hair: str) -> np.ndarray:
+    """A buzz cut drawn a row taller, where a cap would sit, as held-out renders do."""
+    pixels = np.asarray(image).copy()
+    pixels[2, 9:14] = hex_to_rgb(hair)
+    return pixels
+
+
+def test_close_cropped_hair_drawn_tall_is_the_prompts_hair_not_a_cap():
+    """With no sideburns the reader takes such hair for a cap. Asked for no headwear and
+    in the prompt's hair colour, it is the hair; in another colour it is headwear."""
+    pixels, portrait = next(
+        (tall, p)
+        for i, p in PAIRS[10:]
+        if p.hair_style == "buzz" and p.background_kind == "flat"
+        if read_regions(Image.fromarray(tall := drawn_tall(i, p.hair))).headwear_color
+    )
+    expected = CaptionAttributes.of(portrait)
+    assert expected.headwear_style is None
+    as_hair = metrics_of(Image.fromarray(pixels), expected)
+    assert as_hair["accessories"] == 1.0 and as_hair["hair_color"] == 1.0
+    said = resolve(expected.hair)
+    other = next(w for w in ("red", "navy", "mint") if not said.agrees_with([colour_of(w)]))
+    top = pixels[:7]
+    top[(top == hex_to_rgb(portrait.hair)).all(axis=2)] = hex_to_rgb(colour_of(other))
+    assert metrics_of(Image.fromarray(pixels), expected)["accessories"] == 0.0
 
 
 def test_a_training_image_counts_as_memorized_and_blur_as_unclean():

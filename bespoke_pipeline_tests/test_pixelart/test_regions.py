@@ -130,6 +130,24 @@ def test_stray_cells_at_the_edge_of_the_hair_are_not_a_hat():
     assert read_regions(Image.fromarray(pixels)).headwear_color is None
 
 
+def near_background_shade(portrait: Portrait) -> np.ndarray:
+    """The background's colour moved by a few units: the shade a generated image draws
+    for it where it is not copying the border cell for cell."""
+    shifted = np.array(hex_to_rgb(portrait.background), int) + (4, -3, 3)
+    return np.clip(shifted, 0, 255).astype(np.uint8)
+
+
+def test_the_top_of_the_hair_in_a_shade_of_the_background_is_no_hat():
+    """A held-out render drew the hair's top rows in a near-shade of the checks beside it;
+    enclosed by hair and in no border colour, they were read as a hat."""
+    image, pixels, portrait = bare_headed("short")
+    for x, y in layout.HAIR_STYLES["short"]:
+        if y <= 3:
+            pixels[y, x] = near_background_shade(portrait)
+    assert read_regions(image).headwear_color is None
+    assert read_regions(Image.fromarray(pixels)).headwear_color is None
+
+
 def test_a_stripe_that_stops_short_of_the_border_is_background_not_hair_beside_a_buzz():
     image, pixels, _ = bare_headed("buzz")
     pixels[3:20, 20] = hex_to_rgb("#b70000")  # apart from the head, not reaching an edge
