@@ -119,6 +119,12 @@ class _Canvas:
         middle[SIZE // 2 - 2 : SIZE // 2 + 5, SIZE // 2 - 5 : SIZE // 2 + 5] = True
         central = self.index[middle & ~self.dark & ~self.background & self.opaque]
         self.face = Counter(central.tolist()).most_common(1)[0][0] if central.size else -1
+        # The face's own shades: a generated face draws its skin in several near-equal
+        # colours, and the one beside a mirrored pupil is still face, not an iris.
+        self.face_like = np.zeros(len(colours) + 2, bool)  # last two: keys -2 and -1
+        if self.face >= 0:
+            to_face = delta_e_2000(self.lab_of, self.lab_of[self.face][None, :])
+            self.face_like[: len(colours)] = to_face <= SKIN_SHADE
 
     def key(self, pixel: Pixel) -> int:
         x, y = pixel
@@ -439,7 +445,7 @@ def _eye_score(canvas: _Canvas, eyes: EyeLayout) -> float:
                 score += 1
                 # an iris is a colour of its own, not the face between the eyes: this is
                 # also what tells a right-facing eye from its mirror image
-                score += iris_key != canvas.face
+                score += not canvas.face_like[iris_key]
                 # a dark iris next to a black pupil: the pupil is the darker of the two
                 score += 0.5 * bool(
                     canvas.lightness[iris[1], iris[0]] > canvas.lightness[pupil[1], pupil[0]]
