@@ -102,11 +102,15 @@ class _Canvas:
         flat = self.rgb.reshape(-1, 3)
         colours, inverse = np.unique(flat, axis=0, return_inverse=True)
         self.hexes = np.array([rgb_to_hex(c) for c in colours])
+        self.key_of = {h: k for k, h in enumerate(self.hexes.tolist())}
         self.lab_of = rgb_to_lab(colours)
+        # CIEDE2000 between every two colours drawn (a, b) -> [a, b]: the searches below ask
+        # for a hundred rows of it per picture, and one vectorised call is far cheaper.
+        self.delta = delta_e_2000(self.lab_of[:, None, :], self.lab_of[None, :, :])
         self.index = inverse.reshape(SIZE, SIZE)
         self.index[~self.opaque] = -1
         self.lightness = np.where(self.opaque, self.lab_of[inverse, 0].reshape(SIZE, SIZE), -1)
-        self.background = _background_mask(self.index, self.lab_of)
+        self.background = _background_mask(self.index, self.delta)
         self.dark = self.opaque & (self.lightness < DARK_L)
         # The outline: dark, at the figure's edge, and thin (a mass of black hair or a black
         # beard has whole 2x2 blocks of dark and is not outline).
@@ -123,8 +127,7 @@ class _Canvas:
         # colours, and the one beside a mirrored pupil is still face, not an iris.
         self.face_like = np.zeros(len(colours) + 2, bool)  # last two: keys -2 and -1
         if self.face >= 0:
-            to_face = delta_e_2000(self.lab_of, self.lab_of[self.face][None, :])
-            self.face_like[: len(colours)] = to_face <= SKIN_SHADE
+            self.face_like[: len(colours)] = self.delta[:, self.face] <= SKIN_SHADE
 
     def key(self, pixel: Pixel) -> int:
         x, y = pixel
@@ -153,14 +156,23 @@ class _Canvas:
         return [(str(self.hexes[k]), n / total) for k, n in ranked]
 
     def distance(self, a: str, b: str) -> float:
+        if a in self.key_of:
+            return float(self.to(b)[self.key_of[a]])
         return float(delta_e_2000(self.lab(a), self.lab(b)))
+
+    def to(self, hex_color: str) -> np.ndarray:
+        """CIEDE2000 from every colour drawn to one colour, drawn here or not."""
+        key = self.key_of.get(hex_color)
+        if key is not None:
+            return self.delta[:, key]
+        return delta_e_2000(self.lab_of, self.lab(hex_color)[None, :])
 
     def lab(self, hex_color: str) -> np.ndarray:
         """CIELAB of a colour, drawn here or not (a fallback such as black for the skin of
         a portrait with no face, as a collapsed model draws)."""
-        hexes = list(self.hexes)
-        if hex_color in hexes:
-            return self.lab_of[hexes.index(hex_color)]
+        key = self.key_of.get(hex_color)
+        if key is not None:
+            return self.lab_of[key]
         return rgb_to_lab(np.array([hex_to_rgb(hex_color)], np.uint8))[0]
 
     def like_background(self, mask: np.ndarray) -> np.ndarray:
@@ -169,12 +181,11 @@ class _Canvas:
         which no viewer takes for a hat. Only background within `_POCKET_REACH` counts: a
         hat in the shade of a gradient's far end is still a hat."""
         found = np.zeros_like(mask)
-        distance = delta_e_2000(self.lab_of[:, None, :], self.lab_of[None, :, :])
         for key in np.unique(self.index[self.background & self.opaque]):
             around = ndimage.binary_dilation(
                 self.background & (self.index == key), np.ones((3, 3)), _POCKET_REACH
             )
-            close = np.append(distance[:, key] <= SAME_SHADE, False)
+            close = np.append(self.delta[:, key] <= SAME_SHADE, False)
             found |= mask & around & close[self.index]
         return found
 
@@ -182,8 +193,7 @@ class _Canvas:
         """Pixels of `mask` within `tolerance` (CIEDE2000) of a colour."""
         if hex_color is None:
             return np.zeros_like(mask)
-        distance = delta_e_2000(self.lab_of, self.lab(hex_color)[None, :])
-        close = np.append(distance <= tolerance, False)  # index -1 (transparent) is never close
+        close = np.append(self.to(hex_color) <= tolerance, False)  # -1 (transparent): never
         return mask & close[self.index]
 
 
@@ -278,12 +288,12 @@ def _cells(mask: np.ndarray) -> frozenset[Pixel]:
 # -- background ------------------------------------------------------------------------
 
 
-def _background_mask(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
+def _background_mask(index: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """The background as drawn by hand, or by a model: the border-connected region, and
     whatever it holds apart from the figure (not touching it even by a corner). A generated
     image draws stray cells, and stripes that stop short of the border, in colours the
     border does not have; read as figure they would become a hat, an earring or hair."""
-    background = _border_background(index, lab_of)
+    background = _border_background(index, delta)
     labels, count = ndimage.label((index >= 0) & ~background, structure=np.ones((3, 3)))
     if count <= 1:
         return background
@@ -291,7 +301,7 @@ def _background_mask(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
     return background | ((labels > 0) & (labels != figure))
 
 
-def _border_background(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
+def _border_background(index: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Border-connected pixels of the border's colours, seeded from the top, left and right
     edges (the figure stands on the bottom one). A background colour covers a fair share
     of those edges, or is a small step from one that does (a gradient along the edge): so
@@ -309,7 +319,7 @@ def _border_background(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
         for a, b in pairs:
             for key, neighbour in ((a, b), (b, a)):
                 grows = key not in palette and key >= 0 and neighbour in palette
-                if grows and neighbour >= 0 and _small_step(lab_of, key, neighbour):
+                if grows and neighbour >= 0 and delta[key, neighbour] <= _GRADIENT_STEP:
                     palette.add(key)
                     grown = True
     seeds = np.zeros((SIZE, SIZE), bool)
@@ -322,10 +332,6 @@ def _border_background(index: np.ndarray, lab_of: np.ndarray) -> np.ndarray:
 
 _BORDER_SHARE = 0.05  # of the top, left and right edges' cells
 _GRADIENT_STEP = 15.0  # CIEDE2000 between neighbouring cells of a background gradient
-
-
-def _small_step(lab_of: np.ndarray, a: int, b: int) -> bool:
-    return bool(delta_e_2000(lab_of[a], lab_of[b]) <= _GRADIENT_STEP)
 
 
 def _background_kind(canvas: _Canvas) -> tuple[str, list[str]]:
