@@ -31,7 +31,7 @@ SKIN_SHADE = 10.0  # skin's own shading (a jaw shadow, a blush) stays skin
 _SHADE_SHARE = 0.1  # a shade must cover this share of its region to be listed
 _FLAT_SHARE = 0.9  # one colour on this share of the background makes it flat
 _BAND_PURITY = 0.8  # a row/column this uniform is one band of a banded background
-_POCKET_REACH = 2  # pixels from its background that a pocket of it is found
+_POCKET_REACH = 2  # a pocket of background lies at most this many pixels from its shade
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ class _Canvas:
         self.hexes = np.array([rgb_to_hex(c) for c in colours])
         self.key_of = {h: k for k, h in enumerate(self.hexes.tolist())}
         self.lab_of = rgb_to_lab(colours)
-        # CIEDE2000 between every two colours drawn (a, b) -> [a, b]: the searches below ask
-        # for a hundred rows of it per picture, and one vectorised call is far cheaper.
+        # CIEDE2000 between every two colours drawn, delta[a, b] for keys a and b: the searches
+        # below ask for a hundred rows of it per picture; one vectorised call is far cheaper.
         self.delta = delta_e_2000(self.lab_of[:, None, :], self.lab_of[None, :, :])
         self.index = inverse.reshape(SIZE, SIZE)
         self.index[~self.opaque] = -1
