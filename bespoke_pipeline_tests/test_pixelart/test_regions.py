@@ -97,6 +97,12 @@ def test_real_bespoke_art_has_its_pupils_one_column_right_of_the_template():
     assert TEMPLATE_EYES not in found
 
 
+def nudged(hex_color: str, by: tuple[int, int, int]) -> np.ndarray:
+    """A colour moved by a few units: the near-shade a generated image draws where it does
+    not copy a colour cell for cell."""
+    return np.clip(np.array(hex_to_rgb(hex_color), int) + by, 0, 255).astype(np.uint8)
+
+
 def test_a_face_in_several_skin_shades_still_looks_right():
     """A held-out render drew the skin left of each pupil in a shade of its own and the two
     irises in two tones: read mirrored, the skin beside the pupils passed for a matching
@@ -105,8 +111,7 @@ def test_a_face_in_several_skin_shades_still_looks_right():
     faces = [(i, p) for i, p in synth_portraits(40, seed=23) if not p.eyewear_style][:10]
     for image, portrait in faces:
         pixels = np.asarray(image).copy()
-        skin = np.array(hex_to_rgb(portrait.skin), int)
-        pixels[row, [left - 1, right - 1]] = np.clip(skin + (6, -4, 4), 0, 255)
+        pixels[row, [left - 1, right - 1]] = nudged(portrait.skin, (6, -4, 4))
         pixels[row, right + 1] = np.array(hex_to_rgb(portrait.eyes)) * 3 // 4
         assert read_regions(Image.fromarray(pixels)).facing == "right"
 
@@ -144,20 +149,13 @@ def test_stray_cells_at_the_edge_of_the_hair_are_not_a_hat():
     assert read_regions(Image.fromarray(pixels)).headwear_color is None
 
 
-def near_background_shade(portrait: Portrait) -> np.ndarray:
-    """The background's colour moved by a few units: the shade a generated image draws
-    for it where it is not copying the border cell for cell."""
-    shifted = np.array(hex_to_rgb(portrait.background), int) + (4, -3, 3)
-    return np.clip(shifted, 0, 255).astype(np.uint8)
-
-
 def test_the_top_of_the_hair_in_a_shade_of_the_background_is_no_hat():
     """A held-out render drew the hair's top rows in a near-shade of the checks beside it;
     enclosed by hair and in no border colour, they were read as a hat."""
     image, pixels, portrait = bare_headed("short")
     for x, y in layout.HAIR_STYLES["short"]:
         if y <= 3:
-            pixels[y, x] = near_background_shade(portrait)
+            pixels[y, x] = nudged(portrait.background, (4, -3, 3))
     assert read_regions(image).headwear_color is None
     assert read_regions(Image.fromarray(pixels)).headwear_color is None
 
