@@ -8,6 +8,8 @@ over 193 images in seconds.
 
 from __future__ import annotations
 
+from functools import cache
+
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
@@ -27,13 +29,20 @@ def caption_vocabulary_tokenizer() -> PreTrainedTokenizerFast:
     """Fitted on generic and bespoke captions, the reference prompts and every word the
     colour resolver reads, so any colour phrase a user writes has its tokens, and the
     trigger and coordinate words exist (untrained) for a LoRA to learn."""
+    return fit_tokenizer(_vocabulary_texts())
+
+
+@cache
+def _vocabulary_texts() -> tuple[str, ...]:
+    """Drawing the 2,500 portraits behind these captions takes seconds; a process that builds
+    several models (the tests' tiny bases, new pretraining runs) draws them once."""
     _, generic = generic_corpus(2000, seed=0)
     bespoke = [
         render_caption(p, trigger)
         for _, p in synth_portraits(500, seed=0)
         for trigger in ("TOK", "bespoke")
     ]
-    return fit_tokenizer([*generic, *bespoke, *REFERENCE_PROMPTS.values(), *known_words()])
+    return (*generic, *bespoke, *REFERENCE_PROMPTS.values(), *known_words())
 
 
 def new_base_model(
