@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -93,6 +94,24 @@ class Regions:
     collar_rows: tuple[int, int] | None  # first and last row showing the collar's colour
 
 
+@lru_cache(maxsize=4)
+def _colour_tables(colours: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hex, Lab and the CIEDE2000 between every two of a picture's colours (sorted RGB rows),
+    delta[a, b] for keys a and b: the searches ask for a hundred rows of it per picture, and
+    one vectorised call is far cheaper. Cached because a picture is read twice, as drawn and
+    mirrored, with the same colours; a noise-like render has hundreds of them."""
+    rgb = np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3)
+    lab = rgb_to_lab(rgb)
+    upper = np.triu_indices(len(rgb), k=1)  # the distance is symmetric: half the pairs
+    delta = np.zeros((len(rgb), len(rgb)))
+    delta[upper] = delta_e_2000(lab[upper[0]], lab[upper[1]])
+    delta.T[upper] = delta[upper]
+    hexes = np.array([rgb_to_hex(c) for c in rgb])
+    for table in (hexes, lab, delta):
+        table.flags.writeable = False  # shared by every reading of these colours
+    return hexes, lab, delta
+
+
 class _Canvas:
     """The pixels with what every search needs: hex keys, lightness, the background."""
 
@@ -101,12 +120,8 @@ class _Canvas:
         self.opaque = rgba[..., 3] > 0
         flat = self.rgb.reshape(-1, 3)
         colours, inverse = np.unique(flat, axis=0, return_inverse=True)
-        self.hexes = np.array([rgb_to_hex(c) for c in colours])
+        self.hexes, self.lab_of, self.delta = _colour_tables(colours.tobytes())
         self.key_of = {h: k for k, h in enumerate(self.hexes.tolist())}
-        self.lab_of = rgb_to_lab(colours)
-        # CIEDE2000 between every two colours drawn, delta[a, b] for keys a and b: the searches
-        # below ask for a hundred rows of it per picture; one vectorised call is far cheaper.
-        self.delta = delta_e_2000(self.lab_of[:, None, :], self.lab_of[None, :, :])
         self.index = inverse.reshape(SIZE, SIZE)
         self.index[~self.opaque] = -1
         self.lightness = np.where(self.opaque, self.lab_of[inverse, 0].reshape(SIZE, SIZE), -1)
