@@ -333,8 +333,10 @@ def _named(name: str, modifiers: list[str], skin: bool) -> NamedColour:
     return NamedColour(label, np.concatenate([base, _shifted(base, modifiers)]), shifted)
 
 
+@lru_cache(maxsize=4096)
 def colour_of(phrase: str, skin: bool = False) -> str:
-    """The colour a phrase names exactly (its first colour): what to paint for the words."""
+    """The colour a phrase names exactly (its first colour): what to paint for the words
+    (cached: the generator asks for the same words thousands of times)."""
     resolved = resolve(phrase, skin)
     if not resolved.colours:
         raise ValueError(f"'{phrase}' names no colour the resolver knows")

@@ -3,6 +3,8 @@ Colour *words* are `color_words`' job."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from skimage import color
 
@@ -21,7 +23,14 @@ def rgb_to_hex(rgb: tuple[int, int, int] | np.ndarray) -> str:
 
 def hex_to_lab(hex_colors: list[str]) -> np.ndarray:
     """CIELAB coordinates (L 0-100, a/b signed, D65) for a list of hex colors."""
-    return rgb_to_lab(np.array([hex_to_rgb(c) for c in hex_colors], dtype=np.uint8).reshape(-1, 3))
+    return np.array([_lab_of_hex(c) for c in hex_colors], dtype=float).reshape(-1, 3)
+
+
+@lru_cache(maxsize=8192)
+def _lab_of_hex(hex_color: str) -> tuple[float, float, float]:
+    """Cached: the generator and the resolver convert the same few hundred named colours
+    tens of thousands of times (one skimage call each cost more than the drawing)."""
+    return tuple(rgb_to_lab(np.array(hex_to_rgb(hex_color), dtype=np.uint8))[0])
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,10 @@ def _distinct(colours: list[str], others: list[str | None]) -> bool:
     )
 
 
+@lru_cache(maxsize=8192)
 def shade(hex_color: str, lightness: float) -> str:
-    """The same colour made lighter (+) or darker (-) by `lightness` CIELAB L units."""
+    """The same colour made lighter (+) or darker (-) by `lightness` CIELAB L units (cached:
+    drawing asks for the same few shades thousands of times)."""
     lab = hex_to_lab([hex_color])[0]
     lab[0] = np.clip(lab[0] + lightness, 2, 98)
     return lab_to_hex(lab)
