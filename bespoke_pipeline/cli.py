@@ -89,19 +89,16 @@ def _run(args: argparse.Namespace) -> None:
 
 def _materialize(instance, command: list[str]) -> bool:
     """Run one Dagster process; True if it succeeded. Ctrl-C stops it even while a step
-    waits for a pool slot (Dagster's wait loop ignores interrupts): the process and the step
-    workers it started (its own process group: a worker busy training would otherwise finish
-    its step after Dagster is gone) are ended and its run cleared."""
-    import signal
-
+    waits for a pool slot (Dagster's wait loop ignores interrupts): the process is ended
+    and its run cleared."""
     from bespoke_pipeline.defs.stale_runs import clear_stale_runs
     from bespoke_pipeline.paths import default_tracking_uri
 
-    process = subprocess.Popen(command, start_new_session=True)
+    process = subprocess.Popen(command)
     try:
         return process.wait() == 0
     except KeyboardInterrupt:
-        os.killpg(process.pid, signal.SIGKILL)
+        process.kill()
         process.wait()
         clear_stale_runs(instance, default_tracking_uri(), print)
         sys.exit("interrupted: the run was stopped and cleared")
