@@ -66,6 +66,10 @@ def test_status_and_runs_load_no_ml_library():
     assert loaded.strip() == "[]"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_bespoke_run_and_clears_its_run(tmp_path):
     """Ctrl-C reaches the whole process group; Dagster's own wait for a pool slot ignores
     it, so `bespoke run` ends its Dagster process and clears the run it leaves behind."""
@@ -81,6 +85,9 @@ def test_ctrl_c_stops_bespoke_run_and_clears_its_run(tmp_path):
         [script, "run"],
         env=env,
         start_new_session=True,
+        # as a terminal starts its foreground job: a suite started in the background by a
+        # shell without job control (as CI may be) ignores SIGINT, and children inherit that
+        preexec_fn=_default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
