@@ -73,7 +73,7 @@ class FinishedRun:
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     """The whole chain on the shipped data, base model and configs, shared by the tests that
-    need a materialized pipeline. `pixel-tiny` trains 3 of its 10 epochs: the same steps as
+    need a materialized pipeline. `pixel-tiny` trains 3 of its 20 epochs: the same steps as
     `make run` in 1.5 min instead of about 4 on 2 cores (the full run is timed for the README)."""
     root = tmp_path_factory.mktemp("finished_run")
     (root / "dagster").mkdir()
