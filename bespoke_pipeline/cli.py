@@ -186,7 +186,9 @@ def _bench_heldout(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_named(args.config)
-    result = held_out_accuracy(config, args.config, args.prompts, args.guidance, args.steps)
+    result = held_out_accuracy(
+        config, args.config, args.prompts, args.guidance, args.steps, args.epoch
+    )
     print(f"config {args.config}: {args.prompts} held-out prompts, accuracy at the best setting")
     print(result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print("the LoRA at each sampler setting:")
@@ -406,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     heldout.add_argument("--prompts", type=int, default=32)
     heldout.add_argument("--guidance", type=float, nargs="+", help="default: the family's grid")
     heldout.add_argument("--steps", type=int, nargs="+", help="default: the family's grid")
+    heldout.add_argument("--epoch", type=int, help="a saved epoch to score (default: the last)")
     heldout.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     heldout.set_defaults(run=_bench_heldout)
     replay = bench_kinds.add_parser(

@@ -3,9 +3,10 @@ on, per attribute, against the user's targets; with a sampler grid (`--guidance`
 also which setting the LoRA follows its captions best at.
 
 Trains the config on the demo set in a temporary folder, then scores the base model and the
-last epoch on held-out prompts only (attribute combinations in no training caption, any
-common colour word; judged by region analysis against the prompt) at every sampler setting,
-and reports each attribute's accuracy at the best one.
+last epoch (or a chosen saved one, such as the epoch a run promoted: `--epoch`) on held-out
+prompts only (attribute combinations in no training caption, any common colour word; judged
+by region analysis against the prompt) at every sampler setting, and reports each
+attribute's accuracy at the best one.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def held_out_accuracy(
     prompts: int = 32,
     guidance_scales: list[float] | None = None,
     steps: list[int] | None = None,
+    epoch: int | None = None,
 ) -> HeldOut:
-    """Base model and trained LoRA on the same held-out prompts; no grid given: the family's."""
+    """Base model and trained LoRA on the same held-out prompts; no grid given: the family's.
+    `epoch` scores a saved epoch other than the last, such as the one `make run` promotes."""
     data = demo_data()
     settings = EvaluationSettings(
         held_out_prompts=prompts, guidance_scales=guidance_scales, steps=steps
@@ -51,11 +54,14 @@ def held_out_accuracy(
     scores = {}
     with tempfile.TemporaryDirectory() as folder:
         trainer = LoraTrainer(config, name, data, Path(folder))
-        last = trainer.train()[-1]
+        saved = {r.epoch: r.checkpoint for r in trainer.train() if r.checkpoint is not None}
+        chosen = max(saved) if epoch is None else epoch
+        if chosen not in saved:
+            raise ValueError(f"{name}: epoch {chosen} is not saved (saved: {sorted(saved)})")
         pipe, render = sampling_pipeline(config)
         for label in ("base", "lora"):
             if label == "lora":
-                load_checkpoint(pipe, last.checkpoint)
+                load_checkpoint(pipe, saved[chosen])
             scores[label] = score_model(render, suite, reference, settings)
     table = pd.DataFrame(
         {label: score.best[list(ATTRIBUTES)].astype(float) for label, score in scores.items()}
