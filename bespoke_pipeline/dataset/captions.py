@@ -49,9 +49,13 @@ class CaptionedImage:
 
 
 def caption_image(
-    raw_dir: Path, file: str, trigger: str, max_colors: int | None = None
+    raw_dir: Path,
+    file: str,
+    trigger: str,
+    max_colors: int | None = None,
+    allow_resampled: bool = False,
 ) -> CaptionedImage:
-    image = read_pixel_art(raw_dir / file, max_colors).image
+    image = read_pixel_art(raw_dir / file, max_colors, allow_resampled).image
     regions = read_regions(image)
     portrait = portrait_of(regions)
     seen = {

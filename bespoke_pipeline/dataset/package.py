@@ -127,8 +127,10 @@ def _unique(stem: str, used: set[str]) -> str:
 
 def _image_bytes(path: Path, factor: int) -> bytes:
     """The file's recovered grid as PNG, nearest-neighbour upscaled by `factor`; RGB when
-    fully opaque, since some trainers mishandle an alpha channel they don't need."""
-    image = read_pixel_art(path).image
+    fully opaque, since some trainers mishandle an alpha channel they don't need. Which
+    files go in was decided when the folder was scanned, so a resampled-looking grid that
+    reached the package (`allow_resampled`) is packed, not refused again."""
+    image = read_pixel_art(path, allow_resampled=True).image
     if image.getextrema()[3][0] == 255:
         image = image.convert("RGB")
     if factor > 1:

@@ -26,14 +26,17 @@ class RawFile:
     sha256: str | None = None
     caption_file: str | None = None
     #: For ok images: the file's side in pixels (24, 576, ...) and what reading it found
-    #: worth a look (a recovered grid, smeared edges), "; "-joined.
+    #: worth a look (a recovered grid, smeared edges kept with `allow_resampled`), "; "-joined.
     source_side: int | None = None
     warning: str | None = None
 
 
-def scan_raw_dir(raw_dir: Path, max_colors: int | None = None) -> list[RawFile]:
+def scan_raw_dir(
+    raw_dir: Path, max_colors: int | None = None, allow_resampled: bool = False
+) -> list[RawFile]:
     """One record per file directly in `raw_dir`, sorted by name. Reads only; the folder is
-    the user's source of truth and is never modified."""
+    the user's source of truth and is never modified. `max_colors` and `allow_resampled`
+    are `read_pixel_art`'s."""
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"raw image folder not found: {raw_dir}")
     entries = sorted(p for p in raw_dir.iterdir() if not p.name.startswith("."))
@@ -56,17 +59,19 @@ def scan_raw_dir(raw_dir: Path, max_colors: int | None = None) -> list[RawFile]:
         elif suffix != ".png":
             records.append(RawFile(path.name, "ignored", "not a .png image or .txt caption"))
         else:
-            records.append(_scan_image(path, max_colors, first_with_pixels))
+            records.append(_scan_image(path, max_colors, allow_resampled, first_with_pixels))
     return records
 
 
-def _scan_image(path: Path, max_colors: int | None, first_with_pixels: dict[str, str]) -> RawFile:
+def _scan_image(
+    path: Path, max_colors: int | None, allow_resampled: bool, first_with_pixels: dict[str, str]
+) -> RawFile:
     """Duplicates are found on the recovered grid, so a 576 px export of a 24 px file in
     the folder is one."""
     caption = path.with_suffix(".txt")
     caption_file = caption.name if caption.is_file() else None
     try:
-        art = read_pixel_art(path, max_colors)
+        art = read_pixel_art(path, max_colors, allow_resampled)
     except BadInputError as error:
         return RawFile(path.name, "rejected", error.reason, file_digest(path), caption_file)
     sha = file_digest(path)

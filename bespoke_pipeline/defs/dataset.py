@@ -35,7 +35,9 @@ def _fail_if_strict(dataset: DatasetResource, problems: pd.DataFrame, what: str)
 
 
 def _grid(dataset: DatasetResource, file: str):
-    return read_pixel_art(dataset.raw_path / file, dataset.max_colors).image
+    return read_pixel_art(
+        dataset.raw_path / file, dataset.max_colors, dataset.allow_resampled
+    ).image
 
 
 def _sheet(dataset: DatasetResource, files: pd.Series):
@@ -74,14 +76,16 @@ def _no_usable_images(dataset: DatasetResource, raw_images: pd.DataFrame) -> dg.
     )
 
 
-@dg.asset(group_name=GROUP, code_version="1")
+@dg.asset(group_name=GROUP, code_version="2")
 def raw_images(
     context: dg.AssetExecutionContext, dataset: DatasetResource, mlflow: MlflowResource
 ) -> dg.Output[pd.DataFrame]:
     """Every file in the raw folder, validated: `ok` images go on; `rejected` ones (corrupt,
-    wrong size, anti-aliased, duplicate, ...) are listed with the reason; other files are
-    `ignored`. The folder itself is only read."""
-    frame = records_frame(scan_raw_dir(dataset.raw_path, dataset.max_colors))
+    wrong size, anti-aliased, resampled, duplicate, ...) are listed with the reason; other
+    files are `ignored`. The folder itself is only read."""
+    frame = records_frame(
+        scan_raw_dir(dataset.raw_path, dataset.max_colors, dataset.allow_resampled)
+    )
     rejected = frame[frame.status == "rejected"]
     _fail_if_strict(dataset, rejected, "rejected images")
     accepted = frame[frame.status == "ok"]
@@ -91,6 +95,7 @@ def raw_images(
         params={
             "raw_dir": dataset.raw_dir,
             "max_colors": dataset.max_colors,
+            "allow_resampled": dataset.allow_resampled,
             "strict": dataset.strict,
         },
         metrics={
@@ -123,7 +128,13 @@ def captions(
         raise _no_usable_images(dataset, raw_images)
     frame = captions_frame(
         [
-            caption_image(dataset.raw_path, f, dataset.trigger_word, dataset.max_colors)
+            caption_image(
+                dataset.raw_path,
+                f,
+                dataset.trigger_word,
+                dataset.max_colors,
+                dataset.allow_resampled,
+            )
             for f in files
         ]
     )

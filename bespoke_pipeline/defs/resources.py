@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import Field
 
 from bespoke_pipeline import __version__
+from bespoke_pipeline.dataset.images import RESAMPLED_SHARE
 from bespoke_pipeline.defs.io_manager import TableIOManager
 from bespoke_pipeline.defs.stale_runs import clear_stale_runs
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings, QualityGates
@@ -41,6 +42,12 @@ class DatasetResource(dg.ConfigurableResource):
         default=None,
         description="Refuse images with more distinct colors than this. Off by default: "
         "shaded hair and gradient backgrounds are legitimate pixel art.",
+    )
+    allow_resampled: bool = Field(
+        default=False,
+        description=f"Keep images that look resampled (over {RESAMPLED_SHARE:.0%} of pixels "
+        "are blends of their neighbours: smeared edges), with a warning. Off by default: "
+        "training on them teaches a LoRA to smear.",
     )
     trigger_word: str = Field(default=DEFAULT_TRIGGER, description="Leads generated captions.")
     strict: bool = Field(

@@ -140,14 +140,22 @@ def test_rich_palettes_are_accepted_unless_a_cap_is_asked_for(tmp_path):
     assert read_pixel_art(path, max_colors=colors).recovery == "native"
 
 
-def test_a_resampled_24px_image_is_accepted_with_a_warning(tmp_path):
-    original = next(synth_portraits(1, 2))[0]
-    art = read_pixel_art(write(tmp_path, "smeared.png", smeared(original)))
-    assert art.recovery == "native"
-    (warning,) = art.warnings
-    assert warning.startswith("looks resampled: ")
-    assert warning.endswith(" pixels are blends of their neighbours (smeared edges)")
-    assert int(warning.split()[2]) > 0.08 * 576
+SMEARED = "looks resampled: 15% of pixels are blends of their neighbours (smeared edges)"
+
+
+def test_a_resampled_24px_image_is_refused_naming_its_blend_share(tmp_path):
+    path = write(tmp_path, "smeared.png", smeared(next(synth_portraits(1, 2))[0]))
+    with pytest.raises(BadInputError) as caught:
+        read_pixel_art(path)
+    assert str(caught.value) == (
+        f"smeared.png: {SMEARED}; set allow_resampled: true on the dataset resource to keep it"
+    )
+
+
+def test_allow_resampled_keeps_a_resampled_image_with_a_warning(tmp_path):
+    path = write(tmp_path, "smeared.png", smeared(next(synth_portraits(1, 2))[0]))
+    art = read_pixel_art(path, allow_resampled=True)
+    assert (art.recovery, art.warnings) == ("native", (SMEARED,))
 
 
 def test_the_flat_demo_punks_do_not_look_resampled(raw_dir):

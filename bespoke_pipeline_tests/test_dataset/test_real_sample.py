@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bespoke_pipeline.dataset.images import pixel_digest, read_pixel_art
+from bespoke_pipeline.dataset.images import BadInputError, pixel_digest, read_pixel_art
+from bespoke_pipeline_tests.zoo import smeared
 
 REAL_SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "real-sample"
+REAL_DEV = REAL_SAMPLE.with_name("real-dev")
 TOUCHED_UP = {"lady_012_parasite.png", "lady_030_grass.png"}
 
 pytestmark = pytest.mark.skipif(
@@ -49,3 +51,22 @@ def test_their_24px_grids_do_not_look_resampled(tmp_path):
         art = read_pixel_art(small)
         assert (art.recovery, art.warnings) == ("native", ()), path.name
         assert pixel_digest(art.image) == pixel_digest(read_pixel_art(path).image)
+
+
+def test_a_resampled_copy_of_each_is_left_out_naming_its_blend_share(tmp_path):
+    """Smeared real portraits have 15-31 % blends, well above the 8 % limit."""
+    for path in real_files():
+        copy = tmp_path / path.name
+        smeared(read_pixel_art(path).image).save(copy)
+        with pytest.raises(BadInputError, match=r": looks resampled: \d+% of pixels are blends"):
+            read_pixel_art(copy)
+        assert read_pixel_art(copy, allow_resampled=True).warnings, path.name
+
+
+@pytest.mark.skipif(not REAL_DEV.is_dir(), reason=f"no real development set at {REAL_DEV}")
+def test_no_real_development_punk_looks_resampled():
+    """84 more real exports: the most blended (lady_033_staranise, 6.8 %) is kept."""
+    files = sorted(REAL_DEV.glob("*.png"))
+    assert len(files) == 84
+    for path in files:
+        read_pixel_art(path)  # a refusal raises BadInputError naming the file

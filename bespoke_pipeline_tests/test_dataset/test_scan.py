@@ -43,12 +43,31 @@ def test_exports_at_any_scale_are_kept_with_what_reading_them_found(raw_dir):
     upscaled(rich_portrait()).save(raw_dir / "rich_576.png")
     touched_up(rich_portrait(3)).save(raw_dir / "touched_576.png")
     smeared(original).save(raw_dir / "smeared.png")
-    found = {r.file: (r.status, r.source_side, r.warning) for r in scan_raw_dir(raw_dir)}
+    found = {
+        r.file: (r.status, r.source_side, r.warning)
+        for r in scan_raw_dir(raw_dir, allow_resampled=True)
+    }
     assert found["rich_576.png"] == ("ok", 576, None)
     assert found["touched_576.png"][:2] == ("ok", 576)
     assert "recovered the grid with snap_to_grid" in found["touched_576.png"][2]
     assert found["smeared.png"][:2] == ("ok", 24)
     assert found["smeared.png"][2].startswith("looks resampled: ")
+
+
+def test_a_resampled_image_is_rejected_unless_allowed_and_good_ones_kept(raw_dir):
+    smeared(Image.open(raw_dir / "punk_0001.png")).save(raw_dir / "smeared.png")
+    before = snapshot(raw_dir)
+    records = {r.file: r for r in scan_raw_dir(raw_dir)}
+    assert records["smeared.png"].status == "rejected"
+    assert records["smeared.png"].reason.startswith("looks resampled: ")
+    assert "% of pixels are blends" in records["smeared.png"].reason
+    assert "set allow_resampled: true" in records["smeared.png"].reason
+    good = [r for r in records.values() if r.status == "ok"]
+    assert len(good) == 24 and all(r.warning is None for r in good)
+    allowed = {r.file: r for r in scan_raw_dir(raw_dir, allow_resampled=True)}
+    assert allowed["smeared.png"].status == "ok"
+    assert allowed["smeared.png"].warning.startswith("looks resampled: ")
+    assert snapshot(raw_dir) == before  # read only
 
 
 def test_a_color_cap_rejects_rich_art_only_when_asked_for(raw_dir):

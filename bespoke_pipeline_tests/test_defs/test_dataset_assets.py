@@ -7,8 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
-from bespoke_pipeline_tests.zoo import EXPECTED, add_bad_captions, add_bad_files
+from bespoke_pipeline_tests.zoo import EXPECTED, add_bad_captions, add_bad_files, smeared
 
 ASSETS = ("raw_images", "captions", "training_package", "dataset_profile")
 REAL_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "real-sample"
@@ -101,6 +102,31 @@ def test_bad_files_are_left_out_named_in_a_failing_check_and_never_touched(pipel
     assert package["pairs"] == 22
     assert "lorem.png" in pngs and "blank_caption.png" not in pngs and "latin1.png" not in pngs
     assert not any(name in pngs for name, (status, _) in EXPECTED.items())
+
+
+def test_a_resampled_image_is_left_out_named_with_its_blend_share_unless_allowed(pipeline):
+    smeared(Image.open(pipeline.raw_dir / "punk_0001.png")).save(pipeline.raw_dir / "smeared.png")
+    shutil.copy(pipeline.raw_dir / "punk_0001.txt", pipeline.raw_dir / "smeared.txt")
+    before = folder_digest(pipeline.raw_dir)
+
+    def packed(result: dg.ExecuteInProcessResult) -> set[str]:
+        with zipfile.ZipFile(result.output_for_node("training_package")["path"]) as archive:
+            return {n for n in archive.namelist() if n.endswith(".png")}
+
+    result = pipeline.materialize()
+    listed = table_text(checks_of(result)["all_images_usable"].metadata["files"])
+    assert "smeared.png" in listed
+    assert "looks resampled: 25% of pixels are blends of their neighbours" in listed
+    reason = result.output_for_node("raw_images").set_index("file").reason["smeared.png"]
+    assert reason.endswith("; set allow_resampled: true on the dataset resource to keep it")
+    assert "smeared.png" not in packed(result) and len(packed(result)) == 24
+
+    dataset = {"raw_dir": str(pipeline.raw_dir), "allow_resampled": True}
+    allowed = pipeline.materialize(run_config={"resources": {"dataset": {"config": dataset}}})
+    assert checks_of(allowed)["all_images_usable"].passed
+    assert "smeared.png" in table_text(metadata_of(allowed, "raw_images")["warnings"])
+    assert "smeared.png" in packed(allowed) and len(packed(allowed)) == 25
+    assert folder_digest(pipeline.raw_dir) == before
 
 
 def test_strict_mode_fails_and_names_every_bad_file(pipeline):
