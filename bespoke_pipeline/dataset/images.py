@@ -36,11 +36,12 @@ EXACT_PATCH = 1 / 8
 #: opposite neighbours at least BLEND_CONTRAST apart, and more than BLEND_DISTINCT from
 #: each. Resampled portraits have 10-25 % such pixels; real art, with its ramps, gradients
 #: and dithering, up to 6.8 % (lady_033_staranise in ../shared/real-dev) and the demo set
-#: up to 3.7 %. Above RESAMPLED_SHARE a grid is left out unless `allow_resampled`.
+#: up to 3.7 %; real portraits blurred with a bilinear filter 16-31 %. Above RESAMPLED_SHARE,
+#: half-way, a grid is left out unless `allow_resampled`: a false refusal loses art.
 BLEND_TOLERANCE = 4.0
 BLEND_CONTRAST = 30.0
 BLEND_DISTINCT = 5.0
-RESAMPLED_SHARE = 0.08
+RESAMPLED_SHARE = 0.10
 
 Recovery = Literal["native", "exact", "snapped"]
 
