@@ -30,6 +30,19 @@ from bespoke_pipeline.pixelart.colors import delta_e_2000, hex_to_lab, lab_to_he
 #: is 15): it tolerates shading and the artist's own shade, not a different hue.
 TOLERANCE = 15.0
 
+#: Beyond this (CIEDE2000) from every member of its family no viewer would give a colour
+#: that name: a clear contradiction, whatever the hue.
+CLEARLY_OTHER = 30.0
+#: Between `TOLERANCE` and `CLEARLY_OTHER` a colour is still plausibly named so when its hue
+#: lies this close (degrees of CIELAB hue) to a family member's: artists name a family by
+#: its hue ("vibrant emerald green" over #05db73, "mint" over a pale aqua), and a colour of
+#: another hue at that distance is another colour ("purple" over salmon).
+PLAUSIBLE_HUE = 35.0
+#: Below this CIELAB chroma a colour is greyish and its hue says little: it is plausible
+#: only a little beyond `TOLERANCE` of a member.
+GREYISH_CHROMA = 12.0
+GREYISH_MARGIN = 7.0
+
 #: Words both survey lists lack that artists use for hair and skin.
 _SUPPLEMENT = {
     "blonde": "#e8c55a",
@@ -167,6 +180,21 @@ class NamedColour:
         """CIEDE2000 from each of `lab` (M, 3) to the nearest family member."""
         return delta_e_2000(self.lab[None, :, :], lab[:, None, :]).min(axis=1)
 
+    def plausibly(self, lab: np.ndarray) -> np.ndarray:
+        """For each of `lab` (M, 3): could a person name it so? When a family member lies
+        within `TOLERANCE`, yes; within `CLEARLY_OTHER` and of the member's hue (both
+        coloured, not greyish), yes; a greyish colour a little beyond the tolerance of a
+        greyish member, yes."""
+        distance = delta_e_2000(self.lab[None, :, :], lab[:, None, :])  # (M, members)
+        hue = np.arctan2(lab[:, 2], lab[:, 1])[:, None]
+        member_hue = np.arctan2(self.lab[:, 2], self.lab[:, 1])[None, :]
+        turn = np.degrees(np.abs(np.angle(np.exp(1j * (hue - member_hue)))))
+        grey = (np.hypot(lab[:, 1], lab[:, 2]) < GREYISH_CHROMA)[:, None]
+        grey_member = (np.hypot(self.lab[:, 1], self.lab[:, 2]) < GREYISH_CHROMA)[None, :]
+        same_hue = ~grey & ~grey_member & (turn <= PLAUSIBLE_HUE) & (distance < CLEARLY_OTHER)
+        greyish = grey & grey_member & (distance <= TOLERANCE + GREYISH_MARGIN)
+        return ((distance <= TOLERANCE) | same_hue | greyish).any(axis=1)
+
 
 @dataclass(frozen=True)
 class ColourPhrase:
@@ -190,6 +218,16 @@ class ColourPhrase:
         lab = hex_to_lab(list(observed))
         hits = [bool((c.distance(lab) <= tolerance).any()) for c in self.colours]
         return any(hits) if self.any_of else all(hits)
+
+    def contradicted_by(self, observed: Sequence[str]) -> bool:
+        """True when no colour the phrase names could be what a person calls any observed
+        colour (hex): the test a caption must fail to be flagged, since a flag tells the
+        artist their own words are wrong. A phrase naming several colours ("purple with
+        green accent") is contradicted only when none of them is there."""
+        if not self.colours or not observed:
+            return False
+        lab = hex_to_lab(list(observed))
+        return not any(bool(c.plausibly(lab).any()) for c in self.colours)
 
 
 @lru_cache(maxsize=1)

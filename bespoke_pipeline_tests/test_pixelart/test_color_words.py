@@ -51,6 +51,29 @@ def test_agreement_is_a_distance_to_the_named_family(phrase, pixels, agrees):
     assert resolve(phrase).agrees_with(pixels) is agrees
 
 
+@pytest.mark.parametrize(
+    ("phrase", "pixels", "contradicted"),
+    [
+        # the artist's words over their own colours, which a tolerance of 15 refused
+        ("vibrant emerald green", ["#05db73"], False),
+        ("vibrant blue", ["#6072ff"], False),
+        ("mint", ["#87cec1"], False),
+        ("light blue", ["#71b9bc"], False),
+        # words for another colour: a caption that describes another image
+        ("purple", ["#ea9d95"], True),  # salmon
+        ("light blue", ["#dcb3ff"], True),  # lavender
+        ("navy blue", ["#373737"], True),  # grey: no hue to share
+        ("blonde", ["#0d0d09"], True),
+        # several colours named: one of them there is enough not to be wrong
+        ("purple with green accent in corner", ["#3ffe9e"], False),
+    ],
+)
+def test_a_phrase_is_contradicted_only_by_colours_no_one_would_call_so(
+    phrase, pixels, contradicted
+):
+    assert resolve(phrase).contradicted_by(pixels) is contradicted
+
+
 def test_adjacent_names_are_one_colour_and_joined_names_are_several():
     assert [c.name for c in resolve("light blue-gray").colours] == ["light blue grey"]
     assert [c.name for c in resolve("sandy beige").colours] == ["sandy beige"]
