@@ -6,7 +6,9 @@ in several tones and framed by a black outline. So nothing here reads a fixed "w
 pixel. The background is the border-connected region around the figure; the eyes are the
 best pupil-and-iris pattern near where eyes usually are; skin, hair, lips, collar, beard and
 accessories are read from areas placed relative to the eyes found. Every colour attribute
-keeps its several shades (`*_colors`, most common first) next to the dominant one.
+keeps its several shades (`*_colors`, most common first) next to the dominant one. What no
+rule reads well, the figure's shape, comes from a small learned part (`reader_net`): which
+way the figure faces and what it wears; a part is there when either sees it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -21,6 +24,9 @@ from scipy import ndimage
 
 from bespoke_pipeline.pixelart.colors import delta_e_2000, hex_to_rgb, rgb_to_hex, rgb_to_lab
 from bespoke_pipeline.pixelart.layout import SIZE
+
+if TYPE_CHECKING:
+    from bespoke_pipeline.pixelart.reader_net import Cues
 
 Pixel = tuple[int, int]
 
@@ -98,8 +104,8 @@ class Regions:
 def _colour_tables(colours: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hex, Lab and the CIEDE2000 between every two of a picture's colours (sorted RGB rows),
     delta[a, b] for keys a and b: the searches ask for a hundred rows of it per picture, and
-    one vectorised call is far cheaper. Cached because a picture is read twice, as drawn and
-    mirrored, with the same colours; a noise-like render has hundreds of them."""
+    one vectorised call is far cheaper. Cached by palette, so a picture read again costs
+    nothing; a noise-like render has hundreds of colours."""
     rgb = np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3)
     lab = rgb_to_lab(rgb)
     upper = np.triu_indices(len(rgb), k=1)  # the distance is symmetric: half the pairs
@@ -213,41 +219,57 @@ class _Canvas:
 
 
 def read_regions(image: Image.Image, usual: EyeLayout = USUAL_EYES) -> Regions:
-    """Search a 24x24 portrait for its parts; `usual` is where to expect the eyes."""
+    """Search a 24x24 portrait for its parts; `usual` is where to expect the eyes.
+
+    The learned cues (`reader_net`) say which way the figure faces and whether it wears
+    eyewear, something on its head, an earring or a beard; the rules below find where each
+    part is and which colours it has, in the right-facing frame."""
     rgba = np.asarray(image.convert("RGBA")).copy()
     if rgba.shape[:2] != (SIZE, SIZE):
         raise ValueError(f"expected a {SIZE}x{SIZE} image, got {rgba.shape[1]}x{rgba.shape[0]}")
-    right = _Canvas(rgba)
-    left = _Canvas(rgba[:, ::-1].copy())
-    lenses = _lenses(right, usual)
-    if lenses:  # shades hide the eyes: the lenses say where they are
-        facing = _facing_by_mass(right)
-        canvas = right if facing == "right" else left
-        return _read_parts(canvas, _lenses(canvas, usual) or (usual, ""), False, facing)
-    eyes_r, score_r = _find_eyes(right, usual)
-    eyes_l, score_l = _find_eyes(left, usual)
-    if max(score_r, score_l) >= _EYES_FOUND and abs(score_r - score_l) >= _FACING_MARGIN:
-        facing = "right" if score_r > score_l else "left"
-    else:
-        facing = _facing_by_mass(right)
-    canvas, eyes, score = (right, eyes_r, score_r) if facing == "right" else (left, eyes_l, score_l)
+    # imported here, not above: torch takes seconds to import, and what only reads reports
+    # (`bespoke status`) imports this module without reading any picture
+    from bespoke_pipeline.pixelart.reader_net import read_cues
+
+    shown = np.where(rgba[..., 3:] > 0, rgba[..., :3], np.uint8(_UNDER_TRANSPARENT))
+    cues = read_cues(shown)
+    facing = "right" if cues.right_facing >= 0.5 else "left"
+    canvas = _Canvas(rgba if facing == "right" else rgba[:, ::-1].copy())
+    if cues.eyewear_kind == "covering":  # shades, a mask: the lenses say where the eyes are
+        eyes, lens = _lenses(canvas, usual) or (usual, None)
+        return _read_parts(canvas, cues, eyes, False, facing, lens)
+    eyes, score = _find_eyes(canvas, usual)
     found = score >= _EYES_FOUND
-    return _read_parts(canvas, (eyes if found else usual, None), found, facing)
+    return _read_parts(canvas, cues, eyes if found else usual, found, facing, None)
+
+
+#: The rules and the cues each see what the other misses (a generated earring of one gold
+#: pixel, a punk's silver stud; a shaded real beard, a flat generated one): a part is there
+#: when either sees it, the cues alone only when this sure of a one-pixel earring.
+_SURE = 0.8
+#: What the net is shown where a portrait is transparent: a neutral grey.
+_UNDER_TRANSPARENT = (128, 128, 128)
 
 
 def _read_parts(
-    canvas: _Canvas, located: tuple[EyeLayout, str | None], found: bool, facing: str
+    canvas: _Canvas,
+    cues: Cues,
+    eyes: EyeLayout,
+    found: bool,
+    facing: str,
+    lens: str | None,
 ) -> Regions:
-    """`located`: the eyes, and the lens colour when shades cover them."""
-    eyes, lens = located
+    """`lens`: the lens colour where the rules found shades over the eyes."""
     background_kind, background_colors = _background_kind(canvas)
     skin = _skin(canvas, eyes)
-    eyewear, eyewear_color = ("shades", lens) if lens else _eyewear(canvas, eyes, skin)
+    eyewear, eyewear_color = _eyewear(canvas, eyes, skin, cues.eyewear_kind, lens)
     figure = canvas.opaque & ~canvas.background
     not_skin = figure & ~canvas.near(figure, skin, SKIN_SHADE)
     frame = _frame_mask(canvas, eyes, eyewear_color)
     earring = _earring(canvas, eyes, not_skin)
-    headwear_color, hat_mask = _headwear(canvas, eyes, not_skin & ~frame & ~earring)
+    headwear_color, hat_mask = _headwear(
+        canvas, eyes, not_skin & ~frame & ~earring, cues.headwear >= 0.5
+    )
     hair_colors, hair_cells = _hair(canvas, eyes, not_skin & ~hat_mask & ~earring & ~frame)
     head_colors = [
         c
@@ -257,7 +279,7 @@ def _read_parts(
     iris_colors = [] if eyewear == "shades" else _iris(canvas, eyes, skin, eyewear_color)
     collar_colors = _window_shades(canvas, not_skin & ~canvas.outline, 20, SIZE - 1, 0, SIZE - 1)
     chin = (eyes.row + 6, eyes.row + 7, eyes.left, eyes.right + 1)
-    bearded = _beard_share(canvas, chin, not_skin) >= 0.4
+    bearded = cues.beard >= 0.5 or _beard_share(canvas, chin, not_skin) >= 0.4
     jaw = (eyes.row + 4, eyes.row + 7, eyes.left - 1, eyes.right + 1)  # mouth to chin
     beard_colors = _window_shades(canvas, not_skin & ~canvas.outline, *jaw) if bearded else []
     lip_colors = _lips(canvas, eyes, not_skin, jaw if bearded else None)
@@ -284,7 +306,7 @@ def _read_parts(
         eyewear_color=eyewear_color,
         headwear_color=headwear_color,
         headwear_cells=_cells(hat_mask),
-        earring=bool(earring.any()),
+        earring=bool(earring.any()) or cues.earring >= _SURE,
         jaw_width=_jaw_width(canvas, eyes),
         nose=_nose(canvas, eyes),
         mouth_row=_row_of(canvas, _first(lip_colors), eyes.row + 3, eyes.row + 6),
@@ -429,10 +451,9 @@ def _raster_order(canvas: _Canvas, mask: np.ndarray, colours: list[str]) -> list
     return sorted(colours, key=lambda c: first.get(c, (SIZE, SIZE)))
 
 
-# -- eyes and facing --------------------------------------------------------------------
+# -- eyes ---------------------------------------------------------------------------
 
 _EYES_FOUND = 8.0  # of a best possible score of 12; shades score at most 6
-_FACING_MARGIN = 0.05  # a score this much better tells which way the eyes look
 _EYE_ROW_SPAN = 2  # rows above or below the usual eye row that are searched
 _EYE_GAPS = (5, 4, 6)
 
@@ -477,18 +498,6 @@ def _eye_score(canvas: _Canvas, eyes: EyeLayout) -> float:
     return score
 
 
-def _facing_by_mass(canvas: _Canvas) -> str:
-    """Without visible pupils: the back of the head carries more of the figure, so a
-    figure heavier on the left looks right."""
-    figure = canvas.opaque & ~canvas.background
-    rows = figure[8:19]
-    columns = np.nonzero(rows.any(axis=0))[0]
-    if columns.size == 0:
-        return "right"
-    centre = (columns.min() + columns.max()) / 2
-    return "right" if centre <= (SIZE - 1) / 2 else "left"
-
-
 # -- face -------------------------------------------------------------------------------
 
 
@@ -513,17 +522,31 @@ def _iris(canvas: _Canvas, eyes: EyeLayout, skin: str, frame: str | None) -> lis
     return _ordered_unique([c for c in colours if c is not None and c != skin])
 
 
-def _eyewear(canvas: _Canvas, eyes: EyeLayout, skin: str) -> tuple[str | None, str | None]:
-    """Something across the bridge of the nose at eye height, not skin: glasses."""
+def _eyewear(
+    canvas: _Canvas, eyes: EyeLayout, skin: str, kind: str, lens: str | None
+) -> tuple[str | None, str | None]:
+    """What the cues saw over the eyes, in the colour most drawn there that is not skin:
+    a lens or mask ("shades", the eyes hidden), or a frame ("glasses"). A frame across the
+    bridge of the nose is glasses even where the cues saw none."""
+    if kind == "covering":
+        band = [(x, y) for y in (eyes.row - 1, eyes.row) for x in range(eyes.left, eyes.right + 2)]
+        return "shades", lens or _most_drawn(canvas, band, skin)
     bridge = [(x, y) for y in (eyes.row - 1, eyes.row) for x in range(eyes.left + 2, eyes.right)]
-    frame = [
+    frame = _most_drawn(canvas, bridge, skin, len(bridge) // 3)
+    if kind == "glasses" or frame is not None:
+        return "glasses", frame or _most_drawn(canvas, bridge, skin)
+    return None, None
+
+
+def _most_drawn(canvas: _Canvas, pixels: list[Pixel], skin: str, at_least: int = 1) -> str | None:
+    """The commonest colour of `pixels` that is neither skin nor background, if it is drawn
+    on `at_least` of them."""
+    colours = [
         c
-        for c in (canvas.hex_at(p) for p in bridge if not canvas.is_background(p))
-        if c is not None and c != skin and canvas.distance(c, skin) > SAME_SHADE
+        for c in (canvas.hex_at(p) for p in pixels if not canvas.is_background(p))
+        if c is not None and canvas.distance(c, skin) > SAME_SHADE
     ]
-    if len(frame) < len(bridge) // 3:
-        return None, None
-    return "glasses", Counter(frame).most_common(1)[0][0]
+    return Counter(colours).most_common(1)[0][0] if len(colours) >= at_least else None
 
 
 def _lenses(canvas: _Canvas, usual: EyeLayout) -> tuple[EyeLayout, str] | None:
@@ -662,12 +685,13 @@ HAIR_FAMILY = 15.0
 
 
 def _headwear(
-    canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray
+    canvas: _Canvas, eyes: EyeLayout, not_skin: np.ndarray, worn: bool
 ) -> tuple[str | None, np.ndarray]:
     """A covering on top of the head in colours the hair beside the face (sideburns, hair
     behind the ear, below any hat) does not have. With no hair beside the face, it must
     also rise above the skull or stick out past the head: hair cut close (a buzz) hugs the
-    skull, and a narrow crest (a mohawk) is hair."""
+    skull, and a narrow crest (a mohawk) is hair. `worn`: the cues see headwear, which may
+    share the hair's colours (then all of the top of the head is the hat)."""
     none = np.zeros((SIZE, SIZE), bool)
     top = not_skin & ~canvas.outline & ~canvas.like_background(not_skin)
     top[eyes.row - 5 :, :] = False
@@ -679,16 +703,24 @@ def _headwear(
         if not any(canvas.distance(colour, c) <= HAIR_FAMILY for c in side_colours):
             hat |= canvas.near(top, colour, 0.5)
     hat &= ~_pieces_up_to(hat, _SCRAP)
+    if not _stands_out(canvas, eyes, hat, bool(side_colours)):
+        if not worn:
+            return None, none
+        hat = top
+    shades = canvas.shades(hat)
+    return (shades[0][0], hat) if shades else (None, none)
+
+
+def _stands_out(canvas: _Canvas, eyes: EyeLayout, hat: np.ndarray, side_hair: bool) -> bool:
     columns = np.nonzero(hat.any(axis=0))[0]
     if hat.sum() < 6 or columns.size < 5:
-        return None, none
-    if not side_colours:
-        rows = np.nonzero(hat.any(axis=1))[0]
-        head = np.nonzero((canvas.opaque & ~canvas.background)[eyes.row])[0]
-        inside = head.size and head.min() <= columns.min() and columns.max() <= head.max()
-        if rows.min() > eyes.row - 10 and inside:
-            return None, none
-    return canvas.shades(hat)[0][0], hat
+        return False
+    if side_hair:
+        return True
+    rows = np.nonzero(hat.any(axis=1))[0]
+    head = np.nonzero((canvas.opaque & ~canvas.background)[eyes.row])[0]
+    inside = head.size and head.min() <= columns.min() and columns.max() <= head.max()
+    return not (rows.min() > eyes.row - 10 and inside)
 
 
 def _pieces_up_to(mask: np.ndarray, pixels: int) -> np.ndarray:
