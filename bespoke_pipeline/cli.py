@@ -177,6 +177,37 @@ def _bench_snap(args: argparse.Namespace) -> None:
     print(bench_snap(arts).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
+def _real_pairs_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """The artist's real pairs beside the checkout, where the truth set's images are."""
+    real = [Path("../shared/real-sample"), Path("../shared/real-dev")]
+    parser.add_argument("--real", type=Path, nargs="*", default=real, help=help)
+
+
+def _bench_reader(args: argparse.Namespace) -> None:
+    from bespoke_pipeline.bench.reader import bench_reader, miss_sheet
+
+    table, readings, images = bench_reader(args.real, args.generated, punks=not args.no_punks)
+    print(
+        "pixel reader: accuracy (F1 for presence) on the real truth set, CryptoPunks 0-3999 "
+        "and 4000-4999 (on #638596), and generated portraits (every other mirrored)"
+    )
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    miss_sheet(readings, images).save(args.sheet)
+    print(f"misses: {sum(not r.right for r in readings)}, drawn in {args.sheet}")
+
+
+def _reader_train(args: argparse.Namespace) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from bespoke_pipeline.bench.reader_training import train_reader_net
+
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    net = train_reader_net(args.real, args.epochs, args.generated, args.seed)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, args.out)
+    print(f"wrote {args.out}")
+
+
 def _bench_heldout(args: argparse.Namespace) -> None:
     import torch
 
@@ -401,6 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--real", type=Path, help="also these 24x-upscaled PNGs (576 px)")
     snap.add_argument("--synthetic", type=int, default=8, help="generated portraits")
     snap.set_defaults(run=_bench_snap)
+    reader = bench_kinds.add_parser(
+        "reader", help="the pixel reader against truth: real pairs, CryptoPunks, generated"
+    )
+    _real_pairs_argument(reader, "folders holding the truth set's images")
+    reader.add_argument("--generated", type=int, default=200)
+    reader.add_argument("--no-punks", action="store_true", help="skip CryptoPunks")
+    reader.add_argument("--sheet", type=Path, default=Path("reader-misses.png"))
+    reader.set_defaults(run=_bench_reader)
     heldout = bench_kinds.add_parser(
         "heldout", help="per-attribute accuracy of a config's LoRA on held-out prompts"
     )
@@ -431,6 +470,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile", action="store_true", help="also compile our denoiser's repeated blocks"
     )
     gpu.set_defaults(run=_bench_gpu)
+    reader_net = commands.add_parser(
+        "reader", help="the pixel reader's learned part"
+    ).add_subparsers(dest="action", required=True)
+    train_net = reader_net.add_parser(
+        "train", help="train it on CryptoPunks, generated portraits and real pairs (dev install)"
+    )
+    _real_pairs_argument(train_net, "the truth set's images (its developed-on part is trained on)")
+    train_net.add_argument("--epochs", type=int, default=20)
+    train_net.add_argument("--generated", type=int, default=1500)
+    train_net.add_argument("--seed", type=int, default=0)
+    train_net.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    train_net.add_argument(
+        "--out", type=Path, default=Path("bespoke_pipeline/pixelart/reader_net.safetensors")
+    )
+    train_net.set_defaults(run=_reader_train)
     gen = commands.add_parser(
         "generate", help="render a prompt with the production model, snapped to 24x24"
     )
