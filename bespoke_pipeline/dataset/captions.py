@@ -24,10 +24,11 @@ from bespoke_pipeline.pixelart.caption import (
     check_caption,
     parse_caption,
     render_caption,
+    suggested_caption,
 )
 from bespoke_pipeline.pixelart.regions import Regions, read_regions
 
-VERDICTS = ("agrees", "disagrees", "not stated", "unreadable")
+VERDICTS = ("agrees", "close", "disagrees", "not stated", "unreadable")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class CaptionedImage:
     stated_layout: dict[str, tuple[int, ...]] = field(default_factory=dict)
     unknown_words: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: The caption with its disagreeing clauses rewritten, for the user to copy over theirs.
+    suggested: str | None = None
     #: False when the caption can't be used at all (empty, not UTF-8): the pair is left out
     #: rather than trained on a caption the user didn't write.
     included: bool = True
@@ -97,6 +100,7 @@ def caption_image(
         stated_layout=parsed.layout,
         unknown_words=list(parsed.unknown_words),
         problems=problems,
+        suggested=suggested_caption(text, checks),
     )
 
 
@@ -124,6 +128,7 @@ def captions_frame(rows: list[CaptionedImage]) -> pd.DataFrame:
             "included": [r.included for r in rows],
             "flagged": [any(c.verdict == "disagrees" for c in r.checks) for r in rows],
             "problems": ["; ".join(r.problems) for r in rows],
+            "suggested": [r.suggested for r in rows],
             "checks": [json.dumps([asdict(c) for c in r.checks]) for r in rows],
             "layout": [json.dumps(r.layout, sort_keys=True) for r in rows],
             "stated_layout": [json.dumps(r.stated_layout, sort_keys=True) for r in rows],
@@ -145,13 +150,15 @@ def _checks(frame: pd.DataFrame) -> pd.DataFrame:
 
 def agreement_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per attribute, how many user captions agree, disagree, don't say, or say it in
-    words that can't be read; `agree_share` is over the captions that state it readably."""
+    words that can't be read; `agree_share` (agrees or close) is over the captions that
+    state it readably."""
     checks = _checks(frame)
     counts = pd.crosstab(checks.attribute, checks.verdict).reindex(
         index=list(CHECKED), columns=list(VERDICTS), fill_value=0
     )
-    judged = counts["agrees"] + counts["disagrees"]
-    counts["agree_share"] = (counts["agrees"] / judged.where(judged > 0)).round(3)
+    agreeing = counts["agrees"] + counts["close"]
+    judged = agreeing + counts["disagrees"]
+    counts["agree_share"] = (agreeing / judged.where(judged > 0)).round(3)
     return counts.reset_index().rename(columns={"index": "attribute"})
 
 
@@ -159,6 +166,18 @@ def disagreements(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per attribute a caption gets wrong, with both colours as hex swatches."""
     checks = _checks(frame)
     return checks[checks.verdict == "disagrees"].drop(columns="verdict").reset_index(drop=True)
+
+
+def write_suggestions(frame: pd.DataFrame, folder: Path) -> list[Path]:
+    """One `.txt` per flagged caption, named as the user's, with the suggested caption: a
+    folder to copy over the user's own files, never written over them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for row in frame[frame.suggested.notna()].itertuples():
+        path = folder / Path(row.file).with_suffix(".txt").name
+        path.write_text(row.suggested + "\n", encoding="utf-8")
+        written.append(path)
+    return written
 
 
 def vocabulary_report(frame: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from bespoke_pipeline.dataset.captions import (
     captions_frame,
     disagreements,
     vocabulary_report,
+    write_suggestions,
 )
 from bespoke_pipeline.dataset.images import file_digest, read_pixel_art
 from bespoke_pipeline.dataset.package import PackageEntry, build_package
@@ -120,9 +121,11 @@ def captions(
     raw_images: pd.DataFrame,
     dataset: DatasetResource,
     mlflow: MlflowResource,
+    store: ArtifactStore,
 ) -> dg.Output[pd.DataFrame]:
     """One caption per accepted image: the user's .txt verbatim, checked against the pixels
-    attribute by attribute, or a generated one in the reference template."""
+    attribute by attribute, or a generated one in the reference template. Each flagged
+    caption gets a suggested fix, written to this run's own folder for the user to copy."""
     files = raw_images[raw_images.status == "ok"].file
     if files.empty:
         raise _no_usable_images(dataset, raw_images)
@@ -142,6 +145,8 @@ def captions(
     _fail_if_strict(dataset, excluded, "unusable captions")
     user = frame[frame.source == "user"]
     wrong = disagreements(user)
+    suggestions = store.folder_for(context) / context.run_id / "suggested"
+    write_suggestions(user, suggestions)
     metadata = record(
         context,
         mlflow,
@@ -160,12 +165,14 @@ def captions(
         },
         tables={
             "captions.csv": frame[["file", "source", "included", "caption", "problems"]],
+            "suggested.csv": user[user.suggested.notna()][["file", "caption", "suggested"]],
             "agreement.csv": agreement_table(user),
             "disagreements.csv": wrong,
             "vocabulary.csv": vocabulary_report(user),
             "unknown_to_base_model.csv": _unknown_to_base_model(frame),
         },
     )
+    metadata["suggested_captions"] = dg.MetadataValue.path(str(suggestions))
     return dg.Output(frame, metadata=metadata)
 
 

@@ -9,6 +9,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
+from bespoke_pipeline.dataset.images import read_pixel_art
+from bespoke_pipeline.pixelart.caption import BEYOND_DOUBT, parse_caption
+from bespoke_pipeline.pixelart.color_words import describe, resolve
+from bespoke_pipeline.pixelart.colors import hex_to_lab
+from bespoke_pipeline.pixelart.regions import read_regions
 from bespoke_pipeline_tests.zoo import EXPECTED, add_bad_captions, add_bad_files, smeared
 
 ASSETS = ("raw_images", "captions", "training_package", "dataset_profile")
@@ -127,6 +132,31 @@ def test_a_resampled_image_is_left_out_named_with_its_blend_share_unless_allowed
     assert "smeared.png" in table_text(metadata_of(allowed, "raw_images")["warnings"])
     assert "smeared.png" in packed(allowed) and len(packed(allowed)) == 25
     assert folder_digest(pipeline.raw_dir) == before
+
+
+def test_a_flagged_caption_gets_a_fix_in_the_runs_folder_and_the_users_file_is_kept(pipeline):
+    caption = next(
+        p
+        for p in sorted(pipeline.raw_dir.glob("punk_*.txt"))
+        if " solid background" in p.read_text()
+    )
+    original = caption.read_text(encoding="utf-8").strip()
+    said = parse_caption(original).attributes.background
+    drawn = read_regions(read_pixel_art(caption.with_suffix(".png")).image).background
+    wrong = next(  # far enough from what is drawn to be wrong beyond doubt on its own
+        w
+        for w in ("purple", "green", "orange", "yellow", "blue", "black", "white")
+        if min(c.distance(hex_to_lab([drawn])).min() for c in resolve(w).colours) >= BEYOND_DOUBT
+    )
+    caption.write_text(original.replace(f"{said} solid background", f"{wrong} solid background"))
+    before = folder_digest(pipeline.raw_dir)
+    result = pipeline.materialize()
+    assert folder_digest(pipeline.raw_dir) == before
+
+    folder = Path(metadata_of(result, "captions")["suggested_captions"])
+    assert [p.name for p in folder.iterdir()] == [caption.name]
+    fixed = (folder / caption.name).read_text(encoding="utf-8").strip()
+    assert fixed == original.replace(said, describe(drawn), 1)
 
 
 def test_strict_mode_fails_and_names_every_bad_file(pipeline):
