@@ -172,7 +172,8 @@ def _bench_snap(args: argparse.Namespace) -> None:
     print(
         f"snap_to_grid on {len(arts)} portraits ({args.synthetic} generated"
         f"{f', the rest from {args.real}' if args.real else ''}), each drawn like a "
-        "generator: grid off phase by 0.25-0.4 of a cell, blur 0.5-1.5 px, noise 3-6, no palette"
+        "generator: grid off phase by 0.25-0.4 of a cell, blur 0.5-1.5 px, noise 3-6, no palette;"
+        " and upscaled by PIL with each resampling filter, same blur and noise"
     )
     print(bench_snap(arts).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
