@@ -23,6 +23,7 @@ from bespoke_pipeline.evaluation.promotion import (
     candidate_record,
     model_card,
     noise,
+    not_promoted,
     trained_on,
     write_production,
 )
@@ -84,7 +85,7 @@ def checkpoint_scores(
     best setting, with the composite score and the quality gates."""
     config = training.load(context.partition_key)
     settings = evaluation.settings()
-    data = read_package(Path(training_package["path"]))
+    data = read_package(Path(training_package["path"]), config.train_captions)
     checkpoints = {
         int(row.epoch): Path(row.diffusers_file).parent for row in lora_checkpoints.itertuples()
     }
@@ -219,7 +220,9 @@ def production_model(
         ),
     }
     if candidate is None:
-        metadata["decision"] = dg.MetadataValue.text("no checkpoint passes the quality gates")
+        decision["verdict"] = not_promoted(scores, local)
+        context.log.warning(decision["verdict"])
+        metadata["decision"] = dg.MetadataValue.text(decision["verdict"])
         return dg.Output(decision, metadata=metadata)
     if current is not None and not beats(candidate, current.composite, current.composite_ci):
         margin = noise(float(candidate["composite_ci"]), current.composite_ci)
@@ -286,12 +289,14 @@ def production_model(
 
 @dg.asset_check(
     asset=production_model,
-    blocking=True,
     description="Some checkpoint passed the quality gates; otherwise production stays as it "
-    "was and the run fails.",
+    "was, and the check warns with the verdict (the run itself succeeds: trained and scored "
+    "checkpoints are a result, and a retrain that finds nothing better is not a crash).",
 )
 def a_checkpoint_passes_the_gates(production_model: dict) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=production_model["candidate"] is not None,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=production_model.get("verdict"),
         metadata={"configs_scored": ", ".join(production_model["configs_scored"]) or "none"},
     )

@@ -34,6 +34,33 @@ def best_candidate(tables: dict[str, pd.DataFrame]) -> pd.Series | None:
     return ranked.iloc[0]
 
 
+def not_promoted(tables: dict[str, pd.DataFrame], production: dict | None) -> str:
+    """Why nothing was promoted, in one paragraph a user reads without the event log: the
+    best checkpoint that failed, each gate it missed with the value and the limit, and
+    what production is now."""
+    rows = (
+        pd.concat([t.assign(config=name) for name, t in tables.items()], ignore_index=True)
+        if tables
+        else pd.DataFrame(columns=["checkpoint"])
+    )
+    trained = rows[rows["checkpoint"].astype(bool)]  # the base model's row names none
+    if trained.empty:
+        verdict = "Not promoted: no checkpoint was scored on this dataset."
+    else:
+        best = trained.sort_values("composite", ascending=False, kind="stable").iloc[0]
+        verdict = (
+            "Not promoted: no checkpoint passes the quality gates. The best candidate, "
+            f"{best['config']} epoch {int(best['epoch'])} (composite {best['composite']:.3f}"
+            f" +/- {best['composite_ci']:.3f}), missed: {best['gate_failures']}."
+        )
+    if production is None:
+        return f"{verdict} There is no production model yet."
+    return (
+        f"{verdict} Production is unchanged: {production['config']} epoch "
+        f"{production['epoch']} (composite {production['composite']:.3f})."
+    )
+
+
 def noise(candidate_ci: float, production_ci: float) -> float:
     """Half-width of the 95% interval of the difference between two composites, each
     measured with its own interval: a smaller lead is within the noise of the scoring."""

@@ -41,14 +41,23 @@ def test_scores_every_checkpoint_and_promotes_through_the_gates(
     folder = production_dir(pipeline.root / "runtime")
     client = MlflowClient(pipeline.tracking_uri)
 
-    refused = pipeline.train(micro_configs, evaluation=IMPOSSIBLE, raise_on_error=False)
-    assert not refused.success  # the blocking check failed the run ...
+    refused = pipeline.train(micro_configs, evaluation=IMPOSSIBLE)
     scores: pd.DataFrame = refused.output_for_node("checkpoint_scores")
     assert list(scores.epoch) == [0, 1, 2]  # the base model is epoch 0
     assert not scores.passes_gates.any()
     assert scores.gate_failures.str.contains("right_facing").iloc[1:].all()
-    assert not (folder / PRODUCTION_RECORD).exists()  # ... and nothing was promoted
+    assert not (folder / PRODUCTION_RECORD).exists()  # nothing was promoted ...
     assert not client.search_registered_models()
+    # ... and the run says why, in words, where a user looks: the check and the asset
+    [check] = [
+        c
+        for c in refused.get_asset_check_evaluations()
+        if c.check_name == "a_checkpoint_passes_the_gates"
+    ]
+    verdict = refused.output_for_node("production_model")["verdict"]
+    assert not check.passed and check.severity.value == "WARN"
+    assert check.description == verdict
+    assert "right_facing" in verdict and "< 1.1" in verdict and "no production model" in verdict
 
     first = pipeline.train(micro_configs)
     assert first.success

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from bespoke_pipeline.evaluation.promotion import beats, best_candidate
+from bespoke_pipeline.evaluation.promotion import beats, best_candidate, not_promoted
 from bespoke_pipeline.evaluation.prompts import held_out_prompts, reference_prompts
 from bespoke_pipeline.evaluation.scoring import QualityGates
 from bespoke_pipeline.pixelart.caption import parse_caption, render_caption
@@ -34,6 +34,17 @@ def test_the_best_passing_checkpoint_of_all_configs_wins():
 def test_nothing_is_promoted_when_no_checkpoint_passes():
     assert best_candidate({"a": table((0, 0.2, False), (1, 0.9, False))}) is None
     assert best_candidate({}) is None
+
+
+def test_the_verdict_names_the_best_failure_its_misses_and_production():
+    scores = table((0, 0.7, False), (1, 0.6, False), (2, 0.65, False))
+    scores["checkpoint"] = ["", "e1", "e2"]  # the base model names no checkpoint
+    scores["gate_failures"] = ["", "composite 0.600 < base 0.700 + 0.02", "eyes_placed 0.10 < 0.25"]
+    verdict = not_promoted({"a": scores}, {"config": "b", "epoch": 16, "composite": 0.96})
+    assert "a epoch 2 (composite 0.650" in verdict  # the base is no candidate
+    assert "missed: eyes_placed 0.10 < 0.25." in verdict
+    assert "Production is unchanged: b epoch 16 (composite 0.960)" in verdict
+    assert not_promoted({}, None).endswith("There is no production model yet.")
 
 
 def test_production_moves_only_to_a_better_model():
