@@ -17,6 +17,7 @@ from typing import Literal
 import pandas as pd
 
 from bespoke_pipeline.dataset.images import read_pixel_art
+from bespoke_pipeline.dataset.package import CaptionVariant
 from bespoke_pipeline.pixelart.analyze import portrait_of
 from bespoke_pipeline.pixelart.caption import (
     CHECKED,
@@ -46,6 +47,8 @@ class CaptionedImage:
     problems: list[str] = field(default_factory=list)
     #: The caption with its disagreeing clauses rewritten, for the user to copy over theirs.
     suggested: str | None = None
+    #: What the pixels show, in the caption template's words (`render_caption`).
+    from_pixels: str | None = None
     #: False when the caption can't be used at all (empty, not UTF-8): the pair is left out
     #: rather than trained on a caption the user didn't write.
     included: bool = True
@@ -64,10 +67,11 @@ def caption_image(
     seen = {
         "attributes": {**portrait.to_dict(), "background_kind": regions.background_kind},
         "layout": found_layout(regions),
+        "from_pixels": render_caption(portrait, trigger),
     }
     caption_path = (raw_dir / file).with_suffix(".txt")
     if not caption_path.is_file():
-        return CaptionedImage(file, render_caption(portrait, trigger), "generated", **seen)
+        return CaptionedImage(file, seen["from_pixels"], "generated", **seen)
     raw = caption_path.read_bytes()
     try:
         text = raw.decode("utf-8-sig").strip()
@@ -129,6 +133,7 @@ def captions_frame(rows: list[CaptionedImage]) -> pd.DataFrame:
             "flagged": [any(c.verdict == "disagrees" for c in r.checks) for r in rows],
             "problems": ["; ".join(r.problems) for r in rows],
             "suggested": [r.suggested for r in rows],
+            "from_pixels": [r.from_pixels for r in rows],
             "checks": [json.dumps([asdict(c) for c in r.checks]) for r in rows],
             "layout": [json.dumps(r.layout, sort_keys=True) for r in rows],
             "stated_layout": [json.dumps(r.stated_layout, sort_keys=True) for r in rows],
@@ -166,6 +171,16 @@ def disagreements(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per attribute a caption gets wrong, with both colours as hex swatches."""
     checks = _checks(frame)
     return checks[checks.verdict == "disagrees"].drop(columns="verdict").reset_index(drop=True)
+
+
+def training_captions(frame: pd.DataFrame, variant: CaptionVariant) -> pd.Series:
+    """The caption each row trains on under `variant` (see `CaptionVariant`): corrected is
+    the suggested fix where a caption was flagged, the caption as written elsewhere."""
+    if variant == "as_written":
+        return frame.caption
+    if variant == "corrected":
+        return frame.suggested.fillna(frame.caption)
+    return frame.from_pixels
 
 
 def write_suggestions(frame: pd.DataFrame, folder: Path) -> list[Path]:

@@ -15,8 +15,9 @@ import json
 import re
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from PIL import Image
 
@@ -29,10 +30,22 @@ PACKAGE_FORMAT = "bespoke-training-package/1"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
+#: The captions a config may train on (`train_captions`): the user's text as written; that
+#: text with only the clauses the pixels contradict rewritten in the user's words (the
+#: caption check's suggested fix); or a caption written from the pixels in the caption
+#: template's words. The user's own text is what `NAME.txt` holds, for any other trainer;
+#: the others sit under `captions/<variant>/`.
+CaptionVariant = Literal["as_written", "corrected", "from_pixels"]
+CAPTION_VARIANTS: tuple[CaptionVariant, ...] = get_args(CaptionVariant)
+VARIANT_DIR = "captions"
+
+
 @dataclass(frozen=True)
 class PackageEntry:
     source_file: str
     caption: str
+    #: The other variants' captions (`CaptionVariant`), by variant.
+    variants: dict[str, str] = field(default_factory=dict)
 
 
 def upscale_factor(side: int) -> int:
@@ -64,10 +77,23 @@ def build_package(
             (f"{stem}.png", _image_bytes(raw_dir / entry.source_file, factor), entry.source_file)
         )
         members.append((f"{stem}.txt", (entry.caption + "\n").encode("utf-8"), entry.source_file))
+        members += [
+            (
+                f"{VARIANT_DIR}/{variant}/{stem}.txt",
+                (text + "\n").encode("utf-8"),
+                entry.source_file,
+            )
+            for variant, text in sorted(entry.variants.items())
+        ]
+    return _write_package(members, SIZE * factor, out_path)
+
+
+def _write_package(members: list[tuple[str, bytes, str]], side: int, out_path: Path) -> dict:
+    """The members (name, bytes, source file) and their manifest, written atomically."""
     manifest = {
         "format": PACKAGE_FORMAT,
-        "image_side": SIZE * factor,
-        "pairs": len(entries),
+        "image_side": side,
+        "pairs": sum(name.endswith(".png") for name, _, _ in members),
         "members": [
             {
                 "name": name,
@@ -94,6 +120,25 @@ def _write_zip_atomically(members: list[tuple[str, bytes, str]], out_path: Path)
             archive.writestr(info, data, compresslevel=9)
 
 
+def with_captions(path: Path, variant: CaptionVariant, out_path: Path) -> Path:
+    """A copy of the package whose `NAME.txt` files hold the `variant` captions: what a
+    remote trainer, which reads only those, is given for a config that trains on them."""
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read(MANIFEST_NAME))
+        sources = {m["name"]: m["source"] for m in manifest["members"]}
+        members = [
+            (
+                name,
+                archive.read(f"{VARIANT_DIR}/{variant}/{name}" if name.endswith(".txt") else name),
+                sources[name],
+            )
+            for name in archive.namelist()
+            if "/" not in name and name != MANIFEST_NAME
+        ]
+    _write_package(members, manifest["image_side"], out_path)
+    return out_path
+
+
 def verify_package(path: Path) -> list[str]:
     """Problems found by re-reading a package against its own manifest (empty: intact)."""
     problems = []
@@ -111,9 +156,13 @@ def verify_package(path: Path) -> list[str]:
             if hashlib.sha256(archive.read(name)).hexdigest() != listed[name]:
                 problems.append(f"{name} does not match its manifest SHA-256")
         images = {Path(n).stem for n in present if n.endswith(".png")}
-        captions = {Path(n).stem for n in present if n.endswith(".txt")}
+        captions = {Path(n).stem for n in present if n.endswith(".txt") and "/" not in n}
         problems += [f"{s}.png has no caption" for s in sorted(images - captions)]
-        problems += [f"{s}.txt has no image" for s in sorted(captions - images)]
+        problems += [
+            f"{n} has no image"
+            for n in sorted(present)
+            if n.endswith(".txt") and Path(n).stem not in images
+        ]
     return problems
 
 

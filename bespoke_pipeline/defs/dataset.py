@@ -13,11 +13,12 @@ from bespoke_pipeline.dataset.captions import (
     caption_image,
     captions_frame,
     disagreements,
+    training_captions,
     vocabulary_report,
     write_suggestions,
 )
 from bespoke_pipeline.dataset.images import file_digest, read_pixel_art
-from bespoke_pipeline.dataset.package import PackageEntry, build_package
+from bespoke_pipeline.dataset.package import CAPTION_VARIANTS, PackageEntry, build_package
 from bespoke_pipeline.dataset.profile import layout_profile, profile_frame
 from bespoke_pipeline.dataset.scan import records_frame, scan_raw_dir
 from bespoke_pipeline.defs.recording import record
@@ -218,7 +219,11 @@ def training_package(
     """A deterministic zip of image + caption pairs with a SHA-256 manifest, ready to upload
     to Replicate or CivitAI or to feed our own trainer. Its hash is the data version."""
     usable = captions[captions.included]
-    entries = [PackageEntry(f, c) for f, c in zip(usable.file, usable.caption, strict=True)]
+    variants = {v: training_captions(usable, v) for v in CAPTION_VARIANTS if v != "as_written"}
+    entries = [
+        PackageEntry(file, caption, {v: texts.iloc[i] for v, texts in variants.items()})
+        for i, (file, caption) in enumerate(zip(usable.file, usable.caption, strict=True))
+    ]
     path = store.path_for(context, "bespoke_punk_training.zip")
     manifest = build_package(dataset.raw_path, entries, path, config.upscale_to)
     sha256 = file_digest(path)

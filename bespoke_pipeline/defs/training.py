@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 import torch
 
+from bespoke_pipeline.dataset.package import with_captions
 from bespoke_pipeline.defs.recording import TrainingRecorder, table_metadata
 from bespoke_pipeline.defs.resources import ArtifactStore, MlflowResource, TrainingResource
 from bespoke_pipeline.training.checkpoint_weights import non_finite_tensors
@@ -80,7 +81,7 @@ def lora(
     reason = unavailable_reason(config, torch.cuda.is_available())
     if reason:
         raise dg.Failure(description=f"{name}: {reason}")
-    data = read_package(Path(training_package["path"]))
+    data = read_package(Path(training_package["path"]), config.train_captions)
     if config.import_from is not None:
         made = _imported(context, name, config, data, store)
         return _record_elsewhere(context, mlflow, name, config, data, made)
@@ -170,9 +171,11 @@ def _on_replicate(
     try:
         client = replicate_client()
         run_dir = remote_run_dir(config, data, store.folder_for(context))
-        remote = train_on_replicate(
-            config, name, Path(package["path"]), data, run_dir, client, context.log.info
-        )
+        upload = Path(package["path"])
+        if config.train_captions != "as_written":  # the trainer reads only NAME.txt
+            run_dir.mkdir(parents=True, exist_ok=True)
+            upload = with_captions(upload, config.train_captions, run_dir / upload.name)
+        remote = train_on_replicate(config, name, upload, data, run_dir, client, context.log.info)
     except RemoteError as error:
         raise dg.Failure(description=f"{name}: {error}") from error
     params = {"replicate_training_id": remote.training_id, "replicate_version": remote.version}

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bespoke_pipeline.dataset.package import CaptionVariant
 from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.training.base_weights import missing_base_reason
@@ -107,6 +108,13 @@ class TrainingConfig(BaseModel):
     )
     replicate: ReplicateSettings | None = None
     trigger_word: str = "TOK"
+    train_captions: CaptionVariant = Field(
+        default="as_written",
+        description="as_written: the user's captions; corrected: those with only the clauses "
+        "the pixels contradict rewritten (the caption check's suggested fix); from_pixels: "
+        "captions written from the pixels in the template's words. The user's files are "
+        "never changed",
+    )
     num_train_epochs: int | None = Field(default=None, ge=1)
     steps: int | None = Field(default=None, ge=1)
     lora_rank: int = Field(default=16, ge=1)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bespoke_pipeline.dataset.package import VARIANT_DIR, CaptionVariant
 from bespoke_pipeline.pixelart.layout import SIZE
 
 #: Where one caption part ends and the next begins.
@@ -25,12 +26,15 @@ class TrainingData:
     images: np.ndarray  # uint8 (N, 24, 24, 3)
     captions: list[str]
     sha256: str  # of the package zip: the dataset version checkpoints record
+    captions_from: CaptionVariant = "as_written"
 
 
-def read_package(path: Path) -> TrainingData:
-    """Image + caption pairs in member order. Upscaled packages are brought back to 24x24
-    by taking one pixel per cell, which is exact for nearest-neighbour upscales."""
+def read_package(path: Path, captions_from: CaptionVariant = "as_written") -> TrainingData:
+    """Image + caption pairs in member order, with the captions of `captions_from`.
+    Upscaled packages are brought back to 24x24 by taking one pixel per cell, which is
+    exact for nearest-neighbour upscales."""
     images, captions = [], []
+    folder = "" if captions_from == "as_written" else f"{VARIANT_DIR}/{captions_from}/"
     with zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         for name in sorted(n for n in names if n.endswith(".png")):
@@ -38,8 +42,15 @@ def read_package(path: Path) -> TrainingData:
                 rgb = image.convert("RGB")
             factor = rgb.width // SIZE
             images.append(np.asarray(rgb)[factor // 2 :: factor, factor // 2 :: factor])
-            captions.append(archive.read(name[:-4] + ".txt").decode("utf-8").strip())
-    return TrainingData(np.stack(images), captions, hashlib.sha256(path.read_bytes()).hexdigest())
+            caption = folder + name[:-4] + ".txt"
+            if caption not in names:
+                raise ValueError(
+                    f"{path}: no {caption}; this package holds no {captions_from} captions "
+                    "(made before they existed: materialize captions and training_package again)"
+                )
+            captions.append(archive.read(caption).decode("utf-8").strip())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return TrainingData(np.stack(images), captions, digest, captions_from)
 
 
 def shuffled_caption(caption: str, keep_tokens: int, generator: torch.Generator) -> str:

@@ -68,6 +68,7 @@ def cache_key(
         "encoders": encoders,
         "dtype": str(dtype),
         "data": data.sha256,
+        "captions": data.captions_from,
         "sides": [s.side for s in sides],
         "prompt_tokens": prompt_tokens,
     }

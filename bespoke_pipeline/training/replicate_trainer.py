@@ -126,6 +126,8 @@ def remote_run_dir(config: TrainingConfig, data: TrainingData, runs_dir: Path) -
         "base_model": config.base_model,
         "data": data.sha256,
     }
+    if data.captions_from != "as_written":  # named only then: paid trainings keep their folder
+        request["captions"] = data.captions_from
     identity = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
     return runs_dir / f"replicate-{identity[:16]}"
 

@@ -14,7 +14,9 @@ from bespoke_pipeline.dataset.package import (
     safe_stem,
     upscale_factor,
     verify_package,
+    with_captions,
 )
+from bespoke_pipeline.training.data import read_package
 from bespoke_pipeline_tests.zoo import rich_portrait, touched_up, upscaled
 
 
@@ -47,6 +49,29 @@ def test_pairs_and_manifest_are_what_trainers_expect(raw_dir, tmp_path):
         assert json.loads(archive.read(MANIFEST_NAME)) == manifest
     assert manifest["pairs"] == 24 and len(manifest["members"]) == 48
     assert verify_package(tmp_path / "p.zip") == []
+
+
+def test_each_caption_variant_trains_from_one_package_and_the_users_text_stays_at_the_root(
+    raw_dir, tmp_path
+):
+    entries = [
+        PackageEntry(e.source_file, e.caption, {"from_pixels": f"drawn {i}", "corrected": "fixed"})
+        for i, e in enumerate(entries_for(raw_dir))
+    ]
+    build_package(raw_dir, entries, tmp_path / "p.zip")
+    assert verify_package(tmp_path / "p.zip") == []
+    written, drawn = (read_package(tmp_path / "p.zip", v) for v in ("as_written", "from_pixels"))
+    assert written.captions == [e.caption for e in entries]  # what any other trainer reads
+    assert drawn.captions == [f"drawn {i}" for i in range(len(entries))]
+    assert (drawn.images == written.images).all() and drawn.sha256 == written.sha256
+    # a remote trainer reads only NAME.txt: it gets a copy holding the variant there
+    copy = with_captions(tmp_path / "p.zip", "corrected", tmp_path / "c.zip")
+    assert verify_package(copy) == []
+    assert set(read_package(copy).captions) == {"fixed"}
+    # a package made before the variants existed says so, naming itself
+    build_package(raw_dir, entries_for(raw_dir), tmp_path / "old.zip")
+    with pytest.raises(ValueError, match=r"old\.zip.*no corrected captions"):
+        read_package(tmp_path / "old.zip", "corrected")
 
 
 def test_upscaled_copies_are_exact_nearest_neighbour(raw_dir, tmp_path):

@@ -10,10 +10,12 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from bespoke_pipeline.dataset.images import read_pixel_art
+from bespoke_pipeline.dataset.package import CAPTION_VARIANTS
 from bespoke_pipeline.pixelart.caption import BEYOND_DOUBT, parse_caption
 from bespoke_pipeline.pixelart.color_words import describe, resolve
 from bespoke_pipeline.pixelart.colors import hex_to_lab
 from bespoke_pipeline.pixelart.regions import read_regions
+from bespoke_pipeline.training.data import read_package
 from bespoke_pipeline_tests.zoo import EXPECTED, add_bad_captions, add_bad_files, smeared
 
 ASSETS = ("raw_images", "captions", "training_package", "dataset_profile")
@@ -47,7 +49,9 @@ def test_the_chain_materializes_into_a_zip_of_every_pair(pipeline):
         names = archive.namelist()
         manifest = json.loads(archive.read("manifest.json"))
     assert len([n for n in names if n.endswith(".png")]) == 24
-    assert len([n for n in names if n.endswith(".txt")]) == 24
+    assert len([n for n in names if n.endswith(".txt") and "/" not in n]) == 24
+    for variant in ("corrected", "from_pixels"):  # what a config may train on instead
+        assert len([n for n in names if n.startswith(f"captions/{variant}/")]) == 24
     assert manifest["pairs"] == package["pairs"] == 24
     assert package["sha256"] == hashlib.sha256(Path(package["path"]).read_bytes()).hexdigest()
     assert all(check.passed for check in checks_of(result).values())
@@ -157,6 +161,16 @@ def test_a_flagged_caption_gets_a_fix_in_the_runs_folder_and_the_users_file_is_k
     assert [p.name for p in folder.iterdir()] == [caption.name]
     fixed = (folder / caption.name).read_text(encoding="utf-8").strip()
     assert fixed == original.replace(said, describe(drawn), 1)
+    # the package holds the fix as the corrected variant a config may train on, and the
+    # user's text as written; from_pixels names the drawn colour in the template's words
+    package = Path(result.output_for_node("training_package")["path"])
+    row = [p.name for p in sorted(pipeline.raw_dir.glob("*.png"))].index(
+        caption.with_suffix(".png").name
+    )
+    captions = {v: read_package(package, v).captions[row] for v in CAPTION_VARIANTS}
+    assert captions["as_written"] == caption.read_text(encoding="utf-8").strip()
+    assert captions["corrected"] == fixed
+    assert f"{describe(drawn)} solid background" in captions["from_pixels"]
 
 
 def test_strict_mode_fails_and_names_every_bad_file(pipeline):
