@@ -10,6 +10,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
 from safetensors.torch import load_file
 
+from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
@@ -17,6 +18,7 @@ from bespoke_pipeline.training.checkpoints import (
     checkpoint_files,
     completed_epochs,
     epoch_dir,
+    read_sidecar,
     write_checkpoint_folder,
 )
 from bespoke_pipeline.training.families.base import ModelFamily, lora_tensors
@@ -58,6 +60,8 @@ def load_checkpoint(pipe: DiffusionPipeline, folder: Path) -> None:
     base weights and is never fused into them: fusing into bf16/fp16 weights and unfusing
     rounds them a little each time, drift the size of a LoRA update over ten checkpoints."""
     pipe.unload_lora_weights()
+    if isinstance(pipe, PixelPunkPipeline):  # the words its LoRA gave rows (`use_words`)
+        pipe.use_words(read_sidecar(folder).get("added_words", []))
     verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity_error()  # "no text encoder LoRA keys": ours may have none
     try:

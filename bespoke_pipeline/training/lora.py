@@ -124,6 +124,18 @@ class LoraTrainer:
         for component in self.pipe.components.values():
             if isinstance(component, torch.nn.Module):
                 component.requires_grad_(False)
+        self.new_words = self.family.new_words(self.pipe, data.captions)
+        if self.new_words:
+            log(
+                f"{len(self.new_words)} caption words are new to the base model and get "
+                f"token rows of their own ({', '.join(self.new_words[:12])}"
+                f"{', ...' if len(self.new_words) > 12 else ''}): "
+                + (
+                    "the text encoder's LoRA trains them"
+                    if config.text_encoder_lr
+                    else "untrained, as text_encoder_lr is not set; set it to teach them"
+                )
+            )
         self.denoiser = self.family.denoiser(self.pipe)
         self.text_encoders = self.family.text_encoders(self.pipe) if config.text_encoder_lr else {}
         # a trained text encoder or shuffled captions: prompts are encoded every step
@@ -322,6 +334,7 @@ class LoraTrainer:
                     "base_model_sha256": self.base_sha256,
                     "dataset_sha256": self.data.sha256,
                     "sides": [s.side for s in self.sides],
+                    "added_words": list(self.new_words),
                     "code_version": __version__,
                 },
                 self._kohya_metadata(epoch, step),

@@ -1,4 +1,5 @@
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ from safetensors.torch import load_file, save_file
 
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.training.base_weights import encoders_identity
-from bespoke_pipeline.training.checkpoint_weights import non_finite_tensors
+from bespoke_pipeline.training.checkpoint_weights import load_checkpoint, non_finite_tensors
 from bespoke_pipeline.training.checkpoints import (
     DIFFUSERS_FILE,
     KOHYA_FILE,
@@ -238,3 +239,39 @@ def test_a_damaged_checkpoint_is_named_and_trained_again_to_the_same_weights(tin
     assert any(str(first.parent) in line and "bytes" in line for line in said)
     for key, value in load_file(first).items():
         torch.testing.assert_close(value, written[key])
+
+
+def test_a_word_the_base_never_saw_gets_a_row_the_lora_trains_and_the_checkpoint_brings(
+    tiny_base, tmp_path
+):
+    data = micro_data()
+    captions = [f"{c}, jester hat" if i % 2 else c for i, c in enumerate(data.captions)]
+    data = replace(data, captions=captions, sha256="micro-jester")
+    config = micro_config(tiny_base, num_train_epochs=2, text_encoder_lr=5e-3)
+    trainer = LoraTrainer(config, "micro", data, tmp_path)
+    assert {"jester", "hat"} <= set(trainer.new_words)
+    trainer.train()
+    folder = epoch_dir(trainer.run_dir, 2)
+    assert read_sidecar(folder)["added_words"] == list(trainer.new_words)
+
+    pipe = PixelPunkPipeline.from_pretrained(tiny_base)
+    unknown = pipe.tokenize(["jester"])[0][0, 1].item()
+    load_checkpoint(pipe, folder)
+    known = pipe.tokenize(["jester"])[0][0, 1].item()
+    assert unknown == pipe.tokenizer.unk_token_id and known != unknown
+    # the row was trained away from where it started, the mean of the base's rows
+    fresh = PixelPunkPipeline.from_pretrained(tiny_base)
+    fresh.use_words(trainer.new_words)
+    with torch.no_grad():
+        trained, started = (
+            p.text_encoder.get_input_embeddings()(torch.tensor([known])) for p in (pipe, fresh)
+        )
+    base_rows = fresh.text_encoder.get_input_embeddings().weight[: fresh.base_vocabulary_size]
+    assert torch.allclose(started, base_rows.mean(dim=0))
+    assert not torch.allclose(trained, started, atol=1e-4)
+    # another checkpoint without new words gives the base vocabulary back
+    plain = LoraTrainer(micro_config(tiny_base), "plain", micro_data(), tmp_path)
+    plain.train()
+    load_checkpoint(pipe, epoch_dir(plain.run_dir, 2))
+    assert len(pipe.tokenizer) == pipe.base_vocabulary_size
+    assert pipe.tokenize(["jester"])[0][0, 1].item() == unknown

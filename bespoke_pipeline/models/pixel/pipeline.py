@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline, SchedulerMixin, UNet2DConditionModel
 from diffusers.loaders import StableDiffusionLoraLoaderMixin
 from PIL import Image
 from transformers import CLIPTextModel, PreTrainedTokenizerFast
+
+from bespoke_pipeline.models.pixel.tokenizer import with_words
 
 
 class PixelPunkPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
@@ -26,6 +30,25 @@ class PixelPunkPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         self.register_modules(
             unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
         )
+        self.base_vocabulary_size = len(tokenizer)
+
+    def use_words(self, words: Sequence[str]) -> None:
+        """The base vocabulary and then `words`, each with a row of its own in the token
+        embedding, started at the mean of the base's rows (the words of an earlier call
+        dropped). A word the base has no token for would read as [UNK], its meaning lost;
+        with a row, a LoRA on the embedding learns what it means, as textual inversion
+        does, and a checkpoint lists its words so that loading it makes the same rows."""
+        size = self.base_vocabulary_size
+        self.tokenizer = with_words(self.tokenizer, size, words)
+        old = self.text_encoder.get_input_embeddings()
+        rows = old.weight.data[:size]
+        grown = torch.nn.Embedding(size + len(words), rows.shape[1])
+        grown.to(device=rows.device, dtype=rows.dtype)
+        grown.weight.data[:size] = rows
+        grown.weight.data[size:] = rows.mean(dim=0)
+        grown.requires_grad_(old.weight.requires_grad)  # frozen as the base: a LoRA trains it
+        self.text_encoder.set_input_embeddings(grown)
+        self.text_encoder.config.vocab_size = size + len(words)
 
     def tokenize(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         batch = self.tokenizer(prompts, padding="longest", truncation=True, return_tensors="pt")

@@ -28,7 +28,21 @@ def fit_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
     for text in texts:
         pieces = _pre_tokenizer().pre_tokenize_str(normalizer.normalize_str(text))
         words.update(piece for piece, _ in pieces)
-    vocab = {token: i for i, token in enumerate([PAD, UNK, BOS, EOS, *sorted(words)])}
+    return _word_level([PAD, UNK, BOS, EOS, *sorted(words)])
+
+
+def with_words(
+    tokenizer: PreTrainedTokenizerFast, size: int, words: Iterable[str]
+) -> PreTrainedTokenizerFast:
+    """The first `size` tokens of `tokenizer` (its base vocabulary) and then `words`, each a
+    whole word of its own as the base's words are, so existing ids never move."""
+    base = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])[:size]
+    return _word_level([token for token, _ in base] + list(words))
+
+
+def _word_level(tokens: list[str]) -> PreTrainedTokenizerFast:
+    normalizer = normalizers.Lowercase()
+    vocab = {token: i for i, token in enumerate(tokens)}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tokenizer.normalizer = normalizer
     tokenizer.pre_tokenizer = _pre_tokenizer()

@@ -203,6 +203,12 @@ class ModelFamily(ABC):
         "fc2",
     )
 
+    def new_words(self, pipe: DiffusionPipeline, captions: list[str]) -> tuple[str, ...]:
+        """Caption words the base model has no token for, given rows of their own in
+        `pipe` (see `PixelFamily`); none here: a BPE tokenizer spells any word in subword
+        tokens, so no word of a caption is lost."""
+        return ()
+
     def export_text_encoders(
         self, lora_states: dict[str, dict[str, torch.Tensor]], alpha: float
     ) -> dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
+from bespoke_pipeline.models.pixel.tokenizer import unknown_words
 from bespoke_pipeline.training.exports import kohya_unet
 from bespoke_pipeline.training.families.base import Batch, Conditioning, ModelFamily
 from bespoke_pipeline.training.families.ddpm import DdpmFamily
@@ -34,6 +35,14 @@ class PixelFamily(DdpmFamily):
     text_encoder_modules = (*ModelFamily.text_encoder_modules, "token_embedding")
 
     text_encoder_names = {"text_encoder": "lora_te"}
+
+    def new_words(self, pipe: PixelPunkPipeline, captions: list[str]) -> tuple[str, ...]:
+        """The base's word-level tokenizer reads a word it never saw as [UNK]: each such
+        word of the captions gets a token and an embedding row, which the text encoder's
+        LoRA trains (`PixelPunkPipeline.use_words`)."""
+        words = tuple(sorted(unknown_words(pipe.tokenizer, captions)))
+        pipe.use_words(words)
+        return words
 
     def export_text_encoders(
         self, lora_states: dict[str, dict[str, torch.Tensor]], alpha: float
