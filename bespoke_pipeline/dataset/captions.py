@@ -30,6 +30,8 @@ from bespoke_pipeline.pixelart.caption import (
 from bespoke_pipeline.pixelart.regions import Regions, read_regions
 
 VERDICTS = ("agrees", "close", "disagrees", "not stated", "unreadable")
+#: Verdicts under which a caption may say something else than the pixels show.
+UNSURE = ("disagrees", "doubtful", "unreadable")
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def captions_frame(rows: list[CaptionedImage]) -> pd.DataFrame:
             "source": [r.source for r in rows],
             "included": [r.included for r in rows],
             "flagged": [any(c.verdict == "disagrees" for c in r.checks) for r in rows],
+            "pixels_agree": [not any(c.verdict in UNSURE for c in r.checks) for r in rows],
             "problems": ["; ".join(r.problems) for r in rows],
             "suggested": [r.suggested for r in rows],
             "from_pixels": [r.from_pixels for r in rows],
@@ -175,11 +178,14 @@ def disagreements(frame: pd.DataFrame) -> pd.DataFrame:
 
 def training_captions(frame: pd.DataFrame, variant: CaptionVariant) -> pd.Series:
     """The caption each row trains on under `variant` (see `CaptionVariant`): corrected is
-    the suggested fix where a caption was flagged, the caption as written elsewhere."""
+    the suggested fix where a caption was flagged, the caption as written elsewhere; auto
+    needs the `words_known` column (does the base have a token for every word)."""
     if variant == "as_written":
         return frame.caption
     if variant == "corrected":
         return frame.suggested.fillna(frame.caption)
+    if variant == "auto":
+        return frame.caption.where(frame.pixels_agree & frame.words_known, frame.from_pixels)
     return frame.from_pixels
 
 

@@ -32,10 +32,12 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 #: The captions a config may train on (`train_captions`): the user's text as written; that
 #: text with only the clauses the pixels contradict rewritten in the user's words (the
-#: caption check's suggested fix); or a caption written from the pixels in the caption
-#: template's words. The user's own text is what `NAME.txt` holds, for any other trainer;
-#: the others sit under `captions/<variant>/`.
-CaptionVariant = Literal["as_written", "corrected", "from_pixels"]
+#: caption check's suggested fix); a caption written from the pixels in the caption
+#: template's words; or auto: the user's text where the embedded base model has a token for
+#: every word and the pixels agree with all it states, from the pixels elsewhere. The
+#: user's own text is what `NAME.txt` holds, for any other trainer; the others sit under
+#: `captions/<variant>/`.
+CaptionVariant = Literal["as_written", "corrected", "from_pixels", "auto"]
 CAPTION_VARIANTS: tuple[CaptionVariant, ...] = get_args(CaptionVariant)
 VARIANT_DIR = "captions"
 

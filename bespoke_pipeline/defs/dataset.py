@@ -24,7 +24,7 @@ from bespoke_pipeline.dataset.scan import records_frame, scan_raw_dir
 from bespoke_pipeline.defs.recording import record
 from bespoke_pipeline.defs.resources import ArtifactStore, DatasetResource, MlflowResource
 from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
-from bespoke_pipeline.models.pixel.tokenizer import unknown_words
+from bespoke_pipeline.models.pixel.tokenizer import reads_every_word, unknown_words
 from bespoke_pipeline.pixelart.contact_sheet import annotated_sheet, contact_sheet
 
 GROUP = "dataset"
@@ -59,10 +59,9 @@ def _flagged_sheet(dataset: DatasetResource, wrong: pd.DataFrame):
     return annotated_sheet(rows)
 
 
-def _unknown_to_base_model(frame: pd.DataFrame) -> pd.DataFrame:
-    """Caption words the embedded base model has no token for: the pixel-tiny LoRA can't
-    learn them (a text-encoder LoRA learns words it has tokens for, even untrained ones)."""
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(BASE_MODEL_DIR / "tokenizer")
+def _unknown_to_base_model(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerFast) -> pd.DataFrame:
+    """Caption words the embedded base model has no token for: a LoRA gives each a row of
+    its own to learn (`PixelPunkPipeline.use_words`), the base knows none of them."""
     counts = unknown_words(tokenizer, frame[frame.included].caption.dropna())
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return pd.DataFrame(rows, columns=["word", "captions"])
@@ -142,6 +141,8 @@ def captions(
             for f in files
         ]
     )
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(BASE_MODEL_DIR / "tokenizer")
+    frame["words_known"] = reads_every_word(tokenizer, frame.caption.fillna(""))
     excluded = frame[~frame.included].rename(columns={"problems": "reason"})
     _fail_if_strict(dataset, excluded, "unusable captions")
     user = frame[frame.source == "user"]
@@ -159,6 +160,8 @@ def captions(
             "flagged": int(user.flagged.sum()),
             "with_problems": int((frame.problems != "").sum()),
             "excluded": len(excluded),
+            # what train_captions: auto keeps as written; the rest trains from the pixels
+            "auto_as_written": int((frame.pixels_agree & frame.words_known).sum()),
         },
         images={
             "contact_sheet.png": _sheet(dataset, frame[frame.included].file),
@@ -170,7 +173,7 @@ def captions(
             "agreement.csv": agreement_table(user),
             "disagreements.csv": wrong,
             "vocabulary.csv": vocabulary_report(user),
-            "unknown_to_base_model.csv": _unknown_to_base_model(frame),
+            "unknown_to_base_model.csv": _unknown_to_base_model(frame, tokenizer),
         },
     )
     metadata["suggested_captions"] = dg.MetadataValue.path(str(suggestions))

@@ -50,7 +50,7 @@ def test_the_chain_materializes_into_a_zip_of_every_pair(pipeline):
         manifest = json.loads(archive.read("manifest.json"))
     assert len([n for n in names if n.endswith(".png")]) == 24
     assert len([n for n in names if n.endswith(".txt") and "/" not in n]) == 24
-    for variant in ("corrected", "from_pixels"):  # what a config may train on instead
+    for variant in ("corrected", "from_pixels", "auto"):  # what a config may train on instead
         assert len([n for n in names if n.startswith(f"captions/{variant}/")]) == 24
     assert manifest["pairs"] == package["pairs"] == 24
     assert package["sha256"] == hashlib.sha256(Path(package["path"]).read_bytes()).hexdigest()
@@ -171,6 +171,10 @@ def test_a_flagged_caption_gets_a_fix_in_the_runs_folder_and_the_users_file_is_k
     assert captions["as_written"] == caption.read_text(encoding="utf-8").strip()
     assert captions["corrected"] == fixed
     assert f"{describe(drawn)} solid background" in captions["from_pixels"]
+    assert captions["auto"] == captions["from_pixels"]  # the pixels disagree with its words
+    # ... while auto keeps every other demo caption as written: each word known, all agreeing
+    unchanged = [c for i, c in enumerate(read_package(package, "auto").captions) if i != row]
+    assert unchanged == [c for i, c in enumerate(read_package(package).captions) if i != row]
 
 
 def test_strict_mode_fails_and_names_every_bad_file(pipeline):

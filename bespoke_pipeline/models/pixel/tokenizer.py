@@ -70,3 +70,8 @@ def unknown_words(tokenizer: PreTrainedTokenizerFast, texts: Iterable[str]) -> C
         pieces = {piece for piece, _ in backend.pre_tokenizer.pre_tokenize_str(normalized)}
         found.update(piece for piece in pieces if piece not in vocab)
     return found
+
+
+def reads_every_word(tokenizer: PreTrainedTokenizerFast, texts: Iterable[str]) -> list[bool]:
+    """For each text: has the tokenizer a token for each of its words?"""
+    return [not unknown_words(tokenizer, [text]) for text in texts]
