@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bespoke_pipeline.dataset.package import CAPTION_VARIANTS
 from bespoke_pipeline.paths import PRETRAIN_STATE_DIR
 from bespoke_pipeline.pixelart.caption import DEFAULT_TRIGGER
 from bespoke_pipeline.pixelart.synth import write_dataset
@@ -225,6 +226,38 @@ def _bench_heldout(args: argparse.Namespace) -> None:
     print(result.accuracy.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print("the LoRA at each sampler setting:")
     print(result.lora_settings.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _setting(text: str) -> tuple[str, object]:
+    """FIELD=VALUE, the value read as YAML (numbers, booleans, lists)."""
+    import yaml
+
+    field, _, value = text.partition("=")
+    if not field or not value:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIELD=VALUE")
+    return field, yaml.safe_load(value)
+
+
+def _bench_real_art(args: argparse.Namespace) -> None:
+    import torch
+
+    from bespoke_pipeline.bench.real_art import bench_real_art
+    from bespoke_pipeline.training.config import TrainingConfig, load_named
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    changes = {"trigger_word": args.trigger, **dict(args.set)}
+    config = TrainingConfig.model_validate({**load_named(args.config).model_dump(), **changes})
+    result = bench_real_art(
+        config, args.config, args.real, tuple(args.captions), args.samples, args.held_out
+    )
+    print(f"config {args.config}, trigger {args.trigger!r}: accuracy [95% interval]")
+    print(result.accuracy.to_string(index=False))
+    for variant, count in result.words.items():
+        print(f"{variant}: {count} caption words new to the base model, each given a row")
+    for model, (table, line) in result.bias.items():
+        print(f"\n{model}: background family asked (rows) and drawn; {line}")
+        print(table.to_string())
 
 
 def _bench_gpu(args: argparse.Namespace) -> None:
@@ -451,6 +484,29 @@ def build_parser() -> argparse.ArgumentParser:
     heldout.add_argument("--epoch", type=int, help="a saved epoch to score (default: the last)")
     heldout.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     heldout.set_defaults(run=_bench_heldout)
+    real_art = bench_kinds.add_parser(
+        "real-art",
+        help="a config's LoRA trained on two thirds of the artist's pairs, asked in the "
+        "artist's words (the other third's captions) and test prompts, per train_captions",
+    )
+    real_art.add_argument("--config", default="pixel-tiny")
+    real_art.add_argument(
+        "--captions", nargs="+", choices=CAPTION_VARIANTS, default=list(CAPTION_VARIANTS)
+    )
+    real_art.add_argument("--trigger", default="bespoke", help="the artist's captions open so")
+    real_art.add_argument("--samples", type=int, default=2, help="images per prompt")
+    real_art.add_argument("--held-out", type=int, default=16, help="held-out suite prompts")
+    real_art.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    real_art.add_argument(
+        "--set",
+        type=_setting,
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change the config's fields for this bench, e.g. learning_rate=0.002",
+    )
+    _real_pairs_argument(real_art, "folders of the artist's pairs")
+    real_art.set_defaults(run=_bench_real_art)
     replay = bench_kinds.add_parser(
         "suggest", help="runs bespoke suggest needs to reach a composite, against a grid"
     )
