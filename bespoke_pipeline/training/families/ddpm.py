@@ -20,12 +20,14 @@ from bespoke_pipeline.training.families.base import Batch, ModelFamily
 def multires_noise(
     noise: torch.Tensor, iterations: int, discount: float, generator: torch.Generator
 ) -> torch.Tensor:
-    """Pyramid noise (kohya's `multires_noise_iterations`): coarser noise upsampled onto
-    the fine, each level `discount` times weaker, rescaled to unit variance. Plain noise
-    leaves an image's coarse structure (a background's colour, a head's shape) almost
-    intact at most timesteps, so a model learns it slowly; coarse noise destroys it too."""
+    """Pyramid noise as kohya's `pyramid_noise_like` makes it (`multires_noise_iterations`):
+    level i adds noise drawn at 1 / r^i of the side (r between 2 and 4, drawn per level),
+    upsampled bilinearly and weighted discount^i, from level 0 (a second full-resolution
+    draw) until a side reaches one pixel; then the sum is rescaled to unit variance. Plain
+    noise leaves an image's coarse structure (a background's colour, a head's shape)
+    almost intact at most timesteps, so a model learns it slowly; coarse noise destroys it."""
     batch, channels, height, width = noise.shape
-    for level in range(1, iterations + 1):
+    for level in range(iterations):
         shrink = (2 + 2 * torch.rand((), generator=generator).item()) ** level
         size = (max(1, int(height / shrink)), max(1, int(width / shrink)))
         coarse = torch.randn((batch, channels, *size), generator=generator)
@@ -36,6 +38,22 @@ def multires_noise(
         if min(size) == 1:
             break
     return noise / noise.std()
+
+
+def training_noise(
+    shape: torch.Size, config: TrainingConfig, generator: torch.Generator
+) -> torch.Tensor:
+    """The noise a training step adds, in kohya's order: the per-channel offset first, then
+    the pyramid, whose rescaling to unit variance covers the offset too."""
+    noise = torch.randn(shape, generator=generator)
+    if config.noise_offset:
+        offset = torch.randn((*shape[:2], 1, 1), generator=generator)
+        noise = noise + config.noise_offset * offset
+    if config.multires_noise_iterations:
+        noise = multires_noise(
+            noise, config.multires_noise_iterations, config.multires_noise_discount, generator
+        )
+    return noise
 
 
 def ddpm_loss(
@@ -52,19 +70,10 @@ def ddpm_loss(
     flat regions (solid backgrounds); min-SNR caps the weight of low-noise timesteps
     (Hang et al. 2023), which otherwise dominate the loss.
     """
-    batch, channels = clean.shape[:2]
     device = clean.device
-    noise = torch.randn(clean.shape, generator=generator)
-    if config.multires_noise_iterations:
-        noise = multires_noise(
-            noise, config.multires_noise_iterations, config.multires_noise_discount, generator
-        )
-    noise = noise.to(device)
-    if config.noise_offset:
-        offset = torch.randn((batch, channels, 1, 1), generator=generator).to(device)
-        noise = noise + config.noise_offset * offset
+    noise = training_noise(clean.shape, config, generator).to(device)
     timesteps = torch.randint(
-        0, schedule.config.num_train_timesteps, (batch,), generator=generator
+        0, schedule.config.num_train_timesteps, (clean.shape[0],), generator=generator
     ).to(device)
     predicted = predict(schedule.add_noise(clean, noise, timesteps), timesteps)
     target = denoising_target(schedule, clean, noise, timesteps)
