@@ -11,6 +11,8 @@ single-file checkpoints some repos also carry.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,10 +26,15 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import validate_repo_id
 
+from bespoke_pipeline.paths import runtime_dir
+
 if TYPE_CHECKING:  # the config module asks this one whether a base model can be had
     from bespoke_pipeline.training.config import TrainingConfig
 
 DIFFUSERS_FOLDERS = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", "*/*.safetensors"]
+#: What is never loaded: half-precision and EMA-split variants beside the full weights
+#: (training loads the full-precision file and casts it), and SD 1.x's safety checker.
+NOT_LOADED = ["*.fp16.*", "*non_ema*", "*ema_only*", "safety_checker/*", "feature_extractor/*"]
 DENOISERS = ("unet", "transformer")
 
 
@@ -49,7 +56,12 @@ def missing_base_reason(config: TrainingConfig) -> str | None:
     except HFValidationError:
         return f"base model '{base_model}' is neither a local folder or file nor a hub id"
     try:
-        snapshot_download(base_model, allow_patterns=DIFFUSERS_FOLDERS, local_files_only=True)
+        snapshot_download(
+            base_model,
+            allow_patterns=DIFFUSERS_FOLDERS,
+            ignore_patterns=NOT_LOADED,
+            local_files_only=True,
+        )
         return None
     except LocalEntryNotFoundError:
         pass
@@ -71,7 +83,9 @@ def missing_base_reason(config: TrainingConfig) -> str | None:
 
 def _hub_snapshot(repo_id: str) -> Path:
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=DIFFUSERS_FOLDERS))
+        return Path(
+            snapshot_download(repo_id, allow_patterns=DIFFUSERS_FOLDERS, ignore_patterns=NOT_LOADED)
+        )
     except (LocalEntryNotFoundError, HfHubHTTPError, ValueError) as error:
         raise FileNotFoundError(
             f"base model '{repo_id}' is not a local folder and could not be loaded from the "
@@ -123,5 +137,31 @@ def encoders_identity(base: Path, config_source: str | None = None) -> str:
 
 
 def _file_sha256(path: Path) -> str:
+    """Read from the digests file while the file keeps its path, size and modification time: the
+    FLUX transformer is 24 GB, and hashing it took minutes at every trainer start."""
+    stat = path.stat()
+    key, stamp = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+    known = _digests()
+    if key in known and known[key][:2] == stamp:
+        return known[key][2]
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    known = _digests()  # another process may have added some meanwhile
+    known[key] = [*stamp, digest]
+    _digests_file().parent.mkdir(parents=True, exist_ok=True)
+    tmp = _digests_file().with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(known, sort_keys=True))
+    os.replace(tmp, _digests_file())  # whole or not at all; a lost entry is hashed again
+    return digest
+
+
+def _digests_file() -> Path:
+    """Under the runtime folder, so it follows $BESPOKE_HOME and `make clean` empties it."""
+    return runtime_dir() / "cache" / "file-sha256.json"
+
+
+def _digests() -> dict[str, list]:
+    try:
+        return json.loads(_digests_file().read_text())
+    except (OSError, ValueError):
+        return {}

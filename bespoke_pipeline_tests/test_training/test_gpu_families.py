@@ -1,6 +1,9 @@
 """The SD 1.5, SDXL and FLUX trainers on tiny random-weight pipelines of the real diffusers
 classes."""
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ from safetensors.torch import load_file
 
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings
 from bespoke_pipeline.training import latent_cache
+from bespoke_pipeline.training.base_weights import NOT_LOADED, denoiser_sha256
 from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
 from bespoke_pipeline.training.checkpoints import DIFFUSERS_FILE, KOHYA_FILE, epoch_dir
 from bespoke_pipeline.training.config import TrainingConfig
@@ -271,3 +275,33 @@ def test_each_family_is_scored_on_its_own_sampler_grid_unless_told_otherwise(tin
     assert max(EvaluationSettings().for_family(PixelFamily()).steps) <= 10
     chosen = EvaluationSettings(guidance_scales=[2.0], steps=[4])
     assert chosen.for_family(family_for(config_for(tiny_bases, "sdxl"))).steps == [4]
+
+
+def test_sd15_loads_without_its_safety_checker_and_never_reads_it(tiny_bases, tmp_path):
+    """A hub SD 1.5 folder lists a safety checker and its feature extractor: neither is
+    downloaded (`NOT_LOADED`) nor loaded, so no sample is blacked out by a false positive."""
+    base = tmp_path / "sd15"
+    shutil.copytree(tiny_bases["sd15"], base)
+    index = json.loads((base / "model_index.json").read_text())
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
+    index["requires_safety_checker"] = True
+    (base / "model_index.json").write_text(json.dumps(index))  # and neither folder exists
+    config = config_for({"sd15": base}, "sd15")
+    pipe = family_for(config).load(base, torch.device("cpu"), torch.float32)
+    assert pipe.safety_checker is None and pipe.feature_extractor is None
+    assert {"safety_checker/*", "feature_extractor/*"} <= set(NOT_LOADED)
+
+
+def test_a_base_model_is_hashed_once_until_its_file_changes(tiny_bases, tmp_path, monkeypatch):
+    monkeypatch.setenv("BESPOKE_HOME", str(tmp_path / "runtime"))
+    base = tmp_path / "sd15"
+    shutil.copytree(tiny_bases["sd15"], base)
+    reads = []
+    digest = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda f, a: reads.append(f.name) or digest(f, a))
+    first = denoiser_sha256(base)
+    assert reads and denoiser_sha256(base) == first and len(reads) == 1  # read once
+    weights = next((base / "unet").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes() + b" ")  # a changed file is hashed again
+    assert denoiser_sha256(base) != first and len(reads) == 2

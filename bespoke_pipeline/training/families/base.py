@@ -50,6 +50,9 @@ class ModelFamily(ABC):
     #: the sampler settings the evaluation tries on every checkpoint (guidance scales, steps)
     sampler_grid: ClassVar[tuple[tuple[float, ...], tuple[int, ...]]]
 
+    #: Pipeline components never loaded (nor downloaded: `base_weights.NOT_LOADED`).
+    skipped_components: ClassVar[dict[str, object]] = {}
+
     def load(
         self,
         base: Path,
@@ -59,10 +62,13 @@ class ModelFamily(ABC):
     ) -> DiffusionPipeline:
         """A diffusers folder, or a single-file checkpoint whose component configs and
         tokenizers come from `config_source` (a diffusers folder or cached hub id)."""
+        extra = self.skipped_components
         if base.is_file():
-            pipe = self.pipeline_class.from_single_file(base, config=config_source, dtype=dtype)
+            pipe = self.pipeline_class.from_single_file(
+                base, config=config_source, dtype=dtype, **extra
+            )
         else:
-            pipe = self.pipeline_class.from_pretrained(base, dtype=dtype)
+            pipe = self.pipeline_class.from_pretrained(base, dtype=dtype, **extra)
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
         return pipe

@@ -19,6 +19,13 @@ class Sd15Family(DdpmFamily):
     lora_layers_argument = "unet_lora_layers"
     sample_settings = (25, 7.0)
     sampler_grid = ((5.0, 7.5), (20, 30))
+    #: no safety checker, as kohya's sampler: a false positive turns a sample black, which
+    #: would score as a failure of the LoRA
+    skipped_components = {
+        "safety_checker": None,
+        "feature_extractor": None,
+        "requires_safety_checker": False,
+    }
 
     def __init__(self, max_token_length: int = 225) -> None:
         self.max_token_length = max_token_length
