@@ -147,12 +147,15 @@ class LoraTrainer:
                 log(side.explanation())
         self.steps_per_epoch = len(self.sides) * -(-len(data.captions) // config.batch_size)
         self.epochs = config.epochs_for(self.steps_per_epoch)
+        #: `steps` exactly, as ai-toolkit trains them: the last epoch stops part way rather
+        #: than stretching the run (and its schedule) to whole epochs
+        self.total_steps = config.steps or self.epochs * self.steps_per_epoch
         self.step = TrainingStep(
             self.family,
             self.denoiser,
             self.family.training_schedule(self.pipe.scheduler.config),
             config,
-            self.epochs * self.steps_per_epoch,
+            self.total_steps,
             self.device,
             list(self.text_encoders.values()),
         )
@@ -197,7 +200,7 @@ class LoraTrainer:
         return (
             f"training {self.config_name}: {len(self.data.captions)} images at {sides} px, "
             f"batch {self.config.batch_size}, {self.steps_per_epoch} batches per epoch, "
-            f"{self.epochs} epochs, {self.epochs * self.steps_per_epoch} steps, {text}, "
+            f"{self.epochs} epochs, {self.total_steps} steps, {text}, "
             f"encodings {self.cache_source}"
         )
 
@@ -216,7 +219,7 @@ class LoraTrainer:
         results = []
         started = time.monotonic()
         bar = tqdm(
-            total=(self.epochs - start + 1) * self.steps_per_epoch,
+            total=self.total_steps - (start - 1) * self.steps_per_epoch,
             desc=f"lora {self.config_name}",
             unit="step",
             leave=False,
@@ -271,7 +274,8 @@ class LoraTrainer:
     ) -> list[float]:
         for model in (self.denoiser, *self.text_encoders.values()):
             model.train()
-        batches = self._batches()
+        left = self.total_steps - (epoch - 1) * self.steps_per_epoch
+        batches = self._batches()[:left]  # drawn whole, so the random stream stays the same
         losses: list[float] = []
         pending: list[tuple[torch.Tensor, int, float]] = []  # loss on the device, step, lr
         for index, (side, rows) in enumerate(batches):
@@ -297,7 +301,7 @@ class LoraTrainer:
                         epoch,
                         self.epochs,
                         step,
-                        self.epochs * self.steps_per_epoch,
+                        self.total_steps,
                         value,
                         learning_rate,
                         rate * (bar.total - bar.n),
@@ -308,7 +312,7 @@ class LoraTrainer:
         return losses
 
     def _finish_epoch(self, epoch: int, mean_loss: float) -> EpochResult:
-        step = epoch * self.steps_per_epoch
+        step = min(epoch * self.steps_per_epoch, self.total_steps)
         samples = None
         if epoch % self.config.validation_epochs == 0 or epoch == self.epochs:
             for model in (self.denoiser, *self.text_encoders.values()):
@@ -349,7 +353,7 @@ class LoraTrainer:
             epoch=epoch,
             step=step,
             total_epochs=self.epochs,
-            total_steps=self.epochs * self.steps_per_epoch,
+            total_steps=self.total_steps,
             captions=self.data.captions,
             num_train_images=len(self.data.captions),
             side=self.sample_side,

@@ -275,3 +275,15 @@ def test_a_word_the_base_never_saw_gets_a_row_the_lora_trains_and_the_checkpoint
     load_checkpoint(pipe, epoch_dir(plain.run_dir, 2))
     assert len(pipe.tokenizer) == pipe.base_vocabulary_size
     assert pipe.tokenize(["jester"])[0][0, 1].item() == unknown
+
+
+def test_steps_are_trained_exactly_and_the_last_epoch_stops_part_way(tiny_base, tmp_path):
+    """8 images in batches of 4 is 2 steps an epoch: 5 steps are 3 epochs, the last cut to
+    one step, and the schedule spans 5 (whole epochs would train 6)."""
+    config = micro_config(tiny_base, num_train_epochs=None, steps=5, lr_scheduler="linear")
+    trainer = LoraTrainer(config, "micro", micro_data(), tmp_path)
+    results = trainer.train()
+    assert [r.step for r in results] == [2, 4, 5]
+    assert read_sidecar(epoch_dir(trainer.run_dir, 3))["step"] == 5
+    assert trainer.step.lr_scheduler.last_epoch == 5
+    assert trainer.step.lr_scheduler.get_last_lr()[0] == 0  # a linear decay ends at 0
