@@ -109,8 +109,13 @@ _DOUBLE = {
     "ff.net.2": ("img_mlp.2", 0),
     "ff_context.net.0.proj": ("txt_mlp.0", 0),
     "ff_context.net.2": ("txt_mlp.2", 0),
+    # the adaptive norms' modulation (ai-toolkit, so the Replicate FLUX trainer, targets them):
+    # diffusers' chunks (shift, scale, gate for attention, then for the MLP) are BFL's order
+    "norm1.linear": ("img_mod.lin", 0),
+    "norm1_context.linear": ("txt_mod.lin", 0),
 }
 _SINGLE = {
+    "norm.linear": ("modulation.lin", 0),
     "attn.to_q": ("linear1", 0),
     "attn.to_k": ("linear1", 1),
     "attn.to_v": ("linear1", 2),

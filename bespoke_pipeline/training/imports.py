@@ -44,6 +44,7 @@ from bespoke_pipeline.training.checkpoints import (
 )
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData
+from bespoke_pipeline.training.exports import ExportError
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.base import lora_tensors, placement
 
@@ -221,7 +222,7 @@ def import_epochs(
         if pipe is None:
             device, dtype = placement(config)
             pipe = family_for(config).load(base, device, dtype, config.base_model_config)
-        _import_epoch(pipe, config, item, run_dir, sidecar)
+        _import_epoch(pipe, config, item, run_dir, sidecar, log)
     return epochs
 
 
@@ -235,10 +236,12 @@ def _import_epoch(
     item: ImportedEpoch,
     run_dir: Path,
     sidecar: dict,
+    log: Callable[[str], None],
 ) -> None:
     """Load one file onto the base model through diffusers' converters, then write it as a
     checkpoint folder: our diffusers file, and the kohya file (the source itself when it
-    is one)."""
+    is one). A LoRA on a module the kohya layout has no place for is imported without
+    that file, the reason in the sidecar (`kohya_file`): what was paid for still scores."""
     family = family_for(config)
     pipe.unload_lora_weights()
     try:
@@ -264,9 +267,19 @@ def _import_epoch(
             shutil.copyfile(item.weights, target / KOHYA_FILE)
             return
         alpha = denoiser.peft_config["default"].lora_alpha
-        kohya = family.export(tensors, alpha, denoiser)
-        text = {name: lora_tensors(encoder) for name, encoder in encoders.items()}
-        kohya.update(family.export_text_encoders(text, alpha))
+        try:
+            kohya = family.export(tensors, alpha, denoiser)
+            text = {name: lora_tensors(encoder) for name, encoder in encoders.items()}
+            kohya.update(family.export_text_encoders(text, alpha))
+        except ExportError as error:  # scored all the same; said in the log and sidecar
+            sidecar["kohya_file"] = f"not written: {error}"
+            log(f"{item.source.name}: imported without a kohya file ({error})")
+            return
         save_file(kohya, target / KOHYA_FILE)
 
-    write_checkpoint_folder(run_dir, item.epoch, write, sidecar)
+    try:
+        write_checkpoint_folder(run_dir, item.epoch, write, sidecar)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise CheckpointImportError(
+            f"{item.source.name}: could not be written ({error})"
+        ) from error

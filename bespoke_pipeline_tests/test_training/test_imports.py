@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from bespoke_pipeline.training.checkpoint_weights import load_checkpoint
-from bespoke_pipeline.training.checkpoints import KOHYA_FILE, epoch_dir
+from bespoke_pipeline.training.checkpoints import KOHYA_FILE, epoch_dir, read_sidecar
 from bespoke_pipeline.training.imports import (
     CheckpointImportError,
     find_epochs,
@@ -110,3 +111,61 @@ def test_a_file_for_another_model_is_named_in_the_error(tiny_bases, trained_sd15
     config = config_for(tiny_bases, "sdxl", import_from=str(downloads))
     with pytest.raises(CheckpointImportError, match="Punk-000001.safetensors: does not load"):
         import_checkpoints(config, "imported", micro_data(), tmp_path / "runs")
+
+
+def peft_lora_file(transformer: torch.nn.Module, modules: list[str], path: Path) -> Path:
+    """A LoRA in diffusers/peft keys (`transformer.<module>.lora_A.weight`), as ai-toolkit,
+    which the Replicate FLUX trainer runs, saves it; random rank-4 weights."""
+    draws = torch.Generator().manual_seed(0)
+    tensors = {}
+    for name in modules:
+        linear = transformer.get_submodule(name)
+        tensors[f"transformer.{name}.lora_A.weight"] = torch.randn(
+            4, linear.in_features, generator=draws
+        )
+        tensors[f"transformer.{name}.lora_B.weight"] = torch.randn(
+            linear.out_features, 4, generator=draws
+        )
+    save_file(tensors, path)
+    return path
+
+
+def test_an_ai_toolkit_flux_lora_imports_with_its_norm_layers_in_the_kohya_file(
+    tiny_bases, tmp_path
+):
+    config = config_for(tiny_bases, "flux")
+    transformer = load_base(config).transformer
+    modules = [
+        "transformer_blocks.0.attn.to_q",
+        "transformer_blocks.0.norm1.linear",
+        "transformer_blocks.0.norm1_context.linear",
+        "single_transformer_blocks.0.norm.linear",
+        "single_transformer_blocks.0.proj_out",
+    ]
+    source = peft_lora_file(transformer, modules, tmp_path / "lora.safetensors")
+    config = config_for(tiny_bases, "flux", import_from=str(source))
+    run_dir, _ = import_checkpoints(config, "replicate", micro_data(), tmp_path / "runs")
+    with safe_open(epoch_dir(run_dir, 1) / KOHYA_FILE, "pt") as handle:
+        keys = set(handle.keys())
+    for name in ("double_blocks_0_img_mod_lin", "double_blocks_0_txt_mod_lin"):
+        assert f"lora_unet_{name}.lora_down.weight" in keys
+    assert "lora_unet_single_blocks_0_modulation_lin.lora_up.weight" in keys
+
+
+def test_a_lora_on_a_module_kohya_cannot_place_is_kept_and_says_why(tiny_bases, tmp_path):
+    """What was paid for is imported and scored; only the kohya file is missing, with the
+    reason in the sidecar and the log, and an import run again does not fail."""
+    config = config_for(tiny_bases, "flux")
+    transformer = load_base(config).transformer
+    source = peft_lora_file(transformer, ["x_embedder"], tmp_path / "lora.safetensors")
+    config = config_for(tiny_bases, "flux", import_from=str(source))
+    logs: list[str] = []
+    run_dir, _ = import_checkpoints(config, "r", micro_data(), tmp_path / "runs", logs.append)
+    folder = epoch_dir(run_dir, 1)
+    assert not (folder / KOHYA_FILE).exists()
+    assert "x_embedder" in read_sidecar(folder)["kohya_file"]
+    assert any("without a kohya file" in line for line in logs)
+    pipe = load_base(config)
+    before = prediction(config, pipe)
+    load_checkpoint(pipe, folder)
+    assert not torch.allclose(prediction(config, pipe), before)
