@@ -36,12 +36,16 @@ def config_for(tiny_bases: dict[str, Path], family: str, **overrides: object) ->
     )
 
 
-def prediction(config: TrainingConfig, pipe: DiffusionPipeline) -> torch.Tensor:
-    """The denoiser's raw output for one fixed noisy latent and prompt."""
+def prediction(
+    config: TrainingConfig, pipe: DiffusionPipeline, latent_side: int = 24
+) -> torch.Tensor:
+    """The denoiser's raw output for one fixed noisy latent and prompt (the tiny VAEs
+    halve the side once)."""
     family = family_for(config)
     denoiser = family.denoiser(pipe)
-    latents = torch.randn(1, 4, 24, 24, generator=torch.Generator().manual_seed(0))
-    batch = Batch(latents, family.encode_prompts(pipe, [PROMPT]), side=48)
+    shape = (1, 4, latent_side, latent_side)
+    latents = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    batch = Batch(latents, family.encode_prompts(pipe, [PROMPT]), side=2 * latent_side)
     outputs: list[torch.Tensor] = []
     hook = denoiser.register_forward_hook(lambda module, args, out: outputs.append(out[0]))
     with torch.no_grad():
@@ -305,3 +309,15 @@ def test_a_base_model_is_hashed_once_until_its_file_changes(tiny_bases, tmp_path
     weights = next((base / "unet").glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes() + b" ")  # a changed file is hashed again
     assert denoiser_sha256(base) != first and len(reads) == 2
+
+
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_256_px_trains_at_the_nearest_whole_cell_side_the_unet_takes(tiny_bases, family):
+    """264 = 24 x 11 is 33 latents under SD's 8x VAE, no multiple of the UNet's 2^levels:
+    diffusers' UNet upsamples to its skip connections' sizes, so it denoises them to the
+    same shape (shown on an odd latent side of the tiny UNet)."""
+    config = config_for(tiny_bases, family, resolution=(256,))
+    pipe = load_base(config)
+    [side] = family_for(config).sides(pipe, config.resolution)
+    assert side.side == 264 and "256 -> 264" in side.explanation()
+    assert prediction(config, pipe, latent_side=33).shape[-2:] == (33, 33)

@@ -31,7 +31,10 @@ class Sd15Family(DdpmFamily):
         self.max_token_length = max_token_length
 
     def model_multiple(self, vae: AutoencoderKL, denoiser: torch.nn.Module) -> int:
-        return vae_scale_factor(vae) * 2 ** (len(denoiser.config.block_out_channels) - 1)
+        """The VAE's downscale only: diffusers' UNet takes latents of any size, passing
+        each up block the size its skip connection has (`forward_upsample_size`), so 256
+        px trains at 264 (11 px cells), not at 192."""
+        return vae_scale_factor(vae)
 
     def encode_prompts(
         self, pipe: StableDiffusionPipeline, prompts: list[str]

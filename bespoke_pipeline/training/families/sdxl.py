@@ -33,7 +33,10 @@ class SdxlFamily(DdpmFamily):
     sampler_grid = ((5.0, 7.5), (20, 30))
 
     def model_multiple(self, vae: AutoencoderKL, denoiser: torch.nn.Module) -> int:
-        return vae_scale_factor(vae) * 2 ** (len(denoiser.config.block_out_channels) - 1)
+        """The VAE's downscale only: diffusers' UNet takes latents of any size, passing
+        each up block the size its skip connection has (`forward_upsample_size`), so 256
+        px trains at 264 (11 px cells), not at 192."""
+        return vae_scale_factor(vae)
 
     def __init__(self, max_token_length: int = 225) -> None:
         self.max_token_length = max_token_length
