@@ -76,7 +76,8 @@ def lora(
     finished run."""
     name = context.partition_key
     config = training.load(name)
-    for note in config_notes(config_path(name, Path(training.config_dir))):
+    notes = config_notes(config_path(name, Path(training.config_dir)))
+    for note in notes:
         context.log.info(f"{name}: {note}")
     reason = unavailable_reason(config, torch.cuda.is_available())
     if reason:
@@ -96,6 +97,8 @@ def lora(
             {
                 "config_name": name,
                 **config.model_dump(mode="json"),
+                # a kohya file's keys not used here, and why: one param each
+                **{f"config_note_{i:02d}": note[:500] for i, note in enumerate(notes)},
                 "epochs": trainer.epochs,
                 "dataset_sha256": data.sha256,
                 "base_model_sha256": trainer.base_sha256,

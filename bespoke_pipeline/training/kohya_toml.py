@@ -187,6 +187,8 @@ NOT_USED: dict[str, frozenset[str]] = {
             "max_validation_steps",
         }
     ),
+    "no effect here: the 24 px portraits are always upscaled by whole cells to the "
+    "training side": frozenset({"bucket_no_upscale"}),
     "no effect here: huber_* only act with loss_type huber or smooth_l1, "
     "prior_loss_weight only with regularization images": frozenset(
         {"huber_c", "huber_schedule", "prior_loss_weight"}
@@ -246,7 +248,6 @@ UNSUPPORTED: dict[str, tuple[Callable[[object], bool], str]] = {
     "conditioning_data_dir": (_off, "masked loss is not done here"),
     "masked_loss": (_off, "masked loss is not done here"),
     "alpha_mask": (_off, "masked loss is not done here"),
-    "bucket_no_upscale": (_off, "the portraits are always upscaled to the training side here"),
     "resize_interpolation": (_off, "portraits are upscaled by whole cells (nearest) here"),
     "flip_aug": (_off, f"a flipped portrait faces the other way; {_NO_AUGMENTATION}"),
     "color_aug": (_off, _NO_AUGMENTATION),
@@ -395,6 +396,12 @@ KOHYA_NETWORK_DIM = 4  # networks.lora, when network_dim is not given
 KOHYA_NETWORK_ALPHA = 1.0
 KOHYA_MAX_TOKEN_LENGTH = 75
 KOHYA_LR_SCHEDULER = "constant"
+#: What kohya's networks.lora adapts in a UNet: every Linear (and 1x1 Conv2d) inside its
+#: Transformer2DModel blocks: the attention projections, proj_in/proj_out and the
+#: feed-forward layers (convolutions only with network_args' conv_dim, refused here).
+KOHYA_UNET_TARGETS = (
+    "to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
+)  # fmt: skip
 OUR_SEED = 42
 
 
@@ -428,7 +435,8 @@ def read_kohya_toml(path: Path) -> KohyaConfig:
     except tomllib.TOMLDecodeError as error:
         raise KohyaTomlError([f"not valid TOML ({error})"]) from error
     problems: list[str] = []
-    values = _merged(data, problems)
+    ignored: list[str] = []
+    values = _merged(data, problems, ignored)
     for key, entry in values.items():
         if key in UNSUPPORTED:
             neutral, why = UNSUPPORTED[key]
@@ -437,15 +445,18 @@ def read_kohya_toml(path: Path) -> KohyaConfig:
     settings, notes, sources = _settings(values, problems)
     if problems:
         raise KohyaTomlError(problems)
+    notes = ignored + notes
     for reason, keys in NOT_USED.items():
         if used := sorted(key for key in values if key in keys):
             notes.append(f"not used here ({reason}): {', '.join(used)}")
     return KohyaConfig(settings, notes, sources)
 
 
-def _merged(data: dict, problems: list[str]) -> dict[str, _Value]:
+def _merged(data: dict, problems: list[str], ignored: list[str]) -> dict[str, _Value]:
     """Every key, from the lowest place to the highest: the top level (sections
-    flattened), [general], the dataset, its subset."""
+    flattened), [general], the dataset, its subset. A key sd-scripts does not know is
+    noted in `ignored`, not refused: sd-scripts runs such a file and ignores the key
+    (a file the artist trained with must load here too)."""
     values: dict[str, _Value] = {}
     for key, value in data.items():
         if key in ("general", "datasets"):
@@ -457,7 +468,7 @@ def _merged(data: dict, problems: list[str]) -> dict[str, _Value]:
         )
         for inner, entry in entries:
             if inner not in ARGUMENT_KEYS:
-                problems.append(f"{entry.label(inner)}: not an sd-scripts setting")
+                ignored.append(f"{entry.label(inner)}: not an sd-scripts setting, ignored")
             elif inner in values and values[inner].value != entry.value:
                 problems.append(
                     f"{inner} is set twice ({values[inner].label(inner)} and {entry.label(inner)})"
@@ -469,7 +480,7 @@ def _merged(data: dict, problems: list[str]) -> dict[str, _Value]:
             if key == "subsets" and name == "[[datasets]]":
                 continue
             if key not in DATASET_KEYS:
-                problems.append(f"{name} {key}: not a dataset setting in sd-scripts")
+                ignored.append(f"{name} {key}: not a dataset setting in sd-scripts, ignored")
                 continue
             values[_ARGUMENT_NAME.get(key, key)] = _Value(value, name)
     return values
@@ -562,17 +573,13 @@ def _settings(
     else:
         notes.append("no class_tokens: the trigger word is TOK")
 
-    _network(values, get, put, notes)
+    _network(values, get, put, bad, notes)
     _learning_rates(values, get, put, bad, notes)
     _schedule(values, get, put, bad, notes)
     _dataset(values, get, put, bad, notes, problems, clip=family in ("sd15", "sdxl"))
     _noise_and_precision(values, get, put, bad, notes)
     if family in ("sd15", "sdxl"):
-        notes.append(
-            "the denoiser's LoRA layers are the pipeline's, its attention projections (to_q, "
-            "to_k, to_v, to_out.0); kohya's networks.lora also adapts the feed-forward and "
-            "proj_in/proj_out layers"
-        )
+        put("target_modules", "network_module", KOHYA_UNET_TARGETS)
     return settings, notes, sources
 
 
@@ -595,7 +602,7 @@ def _family(values: dict[str, _Value]) -> tuple[str, str]:
     return "sd15", "nothing in the file says SDXL or FLUX"
 
 
-def _network(values, get, put, notes) -> None:
+def _network(values, get, put, bad, notes) -> None:
     if "network_dim" in values:
         put("lora_rank", "network_dim", get("network_dim"))
     else:
@@ -606,7 +613,13 @@ def _network(values, get, put, notes) -> None:
     else:
         put("lora_alpha", "network_alpha", KOHYA_NETWORK_ALPHA)
         notes.append(f"no network_alpha: kohya's default alpha {KOHYA_NETWORK_ALPHA:g}")
-    put("lora_dropout", "network_dropout", get("network_dropout") or 0.0)
+    if get("network_dropout"):
+        bad(
+            "network_dropout",
+            "kohya drops the rank-r output of lora_down, peft's lora_dropout the layer's "
+            "input: another regulariser, so it is not substituted; remove the key to train "
+            "without it",
+        )
 
 
 def _learning_rates(values, get, put, bad, notes) -> None:

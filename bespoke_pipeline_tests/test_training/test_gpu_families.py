@@ -21,6 +21,7 @@ from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.base import Batch
 from bespoke_pipeline.training.families.pixel import PixelFamily
+from bespoke_pipeline.training.kohya_toml import KOHYA_UNET_TARGETS
 from bespoke_pipeline.training.lora import LoraTrainer
 from bespoke_pipeline.training.resolution import exact_sides, upscale
 from bespoke_pipeline_tests.conftest import tiny_family_config
@@ -141,14 +142,22 @@ def test_encodings_are_reused_from_memory_and_from_disk(tiny_bases, tmp_path, fa
     torch.testing.assert_close(again.encoded.latents[48][0], first.encoded.latents[48][0])
 
 
-def test_sdxl_kohya_file_loads_through_diffusers_to_the_same_outputs(tiny_bases, tmp_path):
-    config = config_for(tiny_bases, "sdxl", num_train_epochs=1)
-    trainer = LoraTrainer(config, "sdxl", micro_data(), tmp_path)
+@pytest.mark.parametrize("family", ["sd15", "sdxl"])
+def test_a_kohya_toml_trains_what_kohya_trains_and_its_file_loads_to_the_same_outputs(
+    tiny_bases, tmp_path, family
+):
+    """networks.lora's modules (attention, proj_in/proj_out, feed-forward), exported under
+    kohya's names, load through diffusers to what our own file gives."""
+    config = config_for(tiny_bases, family, num_train_epochs=1, target_modules=KOHYA_UNET_TARGETS)
+    trainer = LoraTrainer(config, family, micro_data(), tmp_path)
     trainer.train()
     folder = epoch_dir(trainer.run_dir, 1)
     kohya = load_file(folder / KOHYA_FILE)
     assert all(k.startswith("lora_unet_") for k in kohya)
-    assert any("_input_blocks_" in k for k in kohya), "SDXL kohya files use Stability names"
+    for module in ("proj_in", "proj_out", "ff_net_0_proj", "ff_net_2", "attn2_to_k"):
+        assert any(f"_{module}.lora_down" in k for k in kohya), module
+    if family == "sdxl":
+        assert any("_input_blocks_" in k for k in kohya), "SDXL kohya files use Stability names"
 
     pipe = load_base(config)
     pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE, adapter_name="diffusers")
