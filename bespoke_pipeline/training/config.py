@@ -163,6 +163,16 @@ class TrainingConfig(BaseModel):
     )
     multires_noise_discount: float = Field(default=0.3, gt=0, le=1)
     snr_gamma: float | None = Field(default=None, gt=0, description="min-SNR weighting, e.g. 5")
+    timestep_sampling: Literal["sigma", "uniform", "sigmoid", "shift", "flux_shift"] = Field(
+        default="sigmoid",
+        description="FLUX: how noise levels are drawn, by kohya's names. uniform; sigma "
+        "(uniform, shifted by discrete_flow_shift: kohya's default); sigmoid (of a normal "
+        "draw times sigmoid_scale: ai-toolkit's default, so the Replicate trainer's); shift "
+        "(sigmoid, shifted by discrete_flow_shift); flux_shift (sigmoid, shifted by the "
+        "image's size as FLUX.1-dev samples)",
+    )
+    sigmoid_scale: float = Field(default=1.0, gt=0)
+    discrete_flow_shift: float = Field(default=3.0, gt=0)
     allow_cpu: bool = Field(
         default=False,
         description="Train an sdxl/flux config without a GPU: for tiny test models only",

@@ -47,6 +47,9 @@ MAPPED = frozenset(
         "network_dim",
         "network_alpha",
         "network_dropout",
+        "timestep_sampling",
+        "sigmoid_scale",
+        "discrete_flow_shift",
         "learning_rate",
         "unet_lr",
         "text_encoder_lr",
@@ -215,10 +218,7 @@ _ONE_PACKAGE = "every image of the one training package is trained, once per epo
 _LOSS = "the loss here is the mean squared error, weighted by min_snr_gamma only"
 _NOISE = "noise here is Gaussian, with noise_offset and multires noise only"
 _PRECISION = "mixed_precision is the only precision setting here"
-_FLUX = (
-    "FLUX trains here as the diffusers example does (uniform sigmas on the shifted "
-    "schedule, velocity target, guidance 3.5)"
-)
+_FLUX = "FLUX trains here on the raw velocity target, with guidance 3.5"
 
 #: Keys that train differently from this pipeline unless their value changes nothing:
 #: key -> (is the value neutral, why not).
@@ -303,10 +303,7 @@ UNSUPPORTED: dict[str, tuple[Callable[[object], bool], str]] = {
     "apply_t5_attn_mask": (_off, _FLUX),
     "split_mode": (_off, _FLUX),
     "t5xxl_max_token_length": (_never, _FLUX),
-    "timestep_sampling": (_never, _FLUX),
-    "sigmoid_scale": (_never, _FLUX),
-    "model_prediction_type": (_never, _FLUX),
-    "discrete_flow_shift": (_never, _FLUX),
+    "model_prediction_type": (_is("raw"), _FLUX),
     "weighting_scheme": (_never, _FLUX),
     "logit_mean": (_never, _FLUX),
     "logit_std": (_never, _FLUX),
@@ -580,6 +577,11 @@ def _settings(
     _noise_and_precision(values, get, put, bad, notes)
     if family in ("sd15", "sdxl"):
         put("target_modules", "network_module", KOHYA_UNET_TARGETS)
+    if family == "flux":
+        put("timestep_sampling", "timestep_sampling", get("timestep_sampling", "sigma"))
+        for key in ("sigmoid_scale", "discrete_flow_shift"):
+            if key in values:
+                put(key, key, get(key))
     return settings, notes, sources
 
 

@@ -3,6 +3,7 @@ classes."""
 
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bespoke_pipeline.training.checkpoints import DIFFUSERS_FILE, KOHYA_FILE, ep
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.families import family_for
 from bespoke_pipeline.training.families.base import Batch
+from bespoke_pipeline.training.families.flux import noise_levels
 from bespoke_pipeline.training.families.pixel import PixelFamily
 from bespoke_pipeline.training.kohya_toml import KOHYA_UNET_TARGETS
 from bespoke_pipeline.training.lora import LoraTrainer
@@ -330,3 +332,26 @@ def test_256_px_trains_at_the_nearest_whole_cell_side_the_unet_takes(tiny_bases,
     [side] = family_for(config).sides(pipe, config.resolution)
     assert side.side == 264 and "256 -> 264" in side.explanation()
     assert prediction(config, pipe, latent_side=33).shape[-2:] == (33, 33)
+
+
+def test_flux_noise_levels_follow_the_timestep_sampling_kohya_names(tiny_bases):
+    """Not one uniform draw whatever the config says: each of kohya's schedules, with the
+    Replicate trainer's sigmoid as the default."""
+
+    def levels(**settings: object) -> torch.Tensor:
+        config = config_for(tiny_bases, "flux", **settings)
+        return noise_levels(config, 20_000, 1024, torch.Generator().manual_seed(0))
+
+    uniform, sigmoid = levels(timestep_sampling="uniform"), levels()
+    assert abs(uniform.mean() - 0.5) < 0.01 and abs(uniform.std() - 12**-0.5) < 0.01
+    assert abs(sigmoid.median() - 0.5) < 0.01 and sigmoid.std() < 0.22  # mid levels
+    # kohya's shift, t' = 3t / (1 + 2t), moves the median sigmoid level 0.5 to 0.75
+    assert abs(levels(timestep_sampling="shift").median() - 0.75) < 0.01
+    assert abs(levels(timestep_sampling="sigma").median() - 0.75) < 0.01  # uniform, shifted
+    # flux_shift grows with the image: 1024 tokens (512 px) shift less than 4096 (1024 px)
+    config = config_for(tiny_bases, "flux", timestep_sampling="flux_shift")
+    small, large = (
+        noise_levels(config, 20_000, tokens, torch.Generator().manual_seed(0)).median()
+        for tokens in (1024, 4096)
+    )
+    assert 0.5 < small < large and abs(large - math.exp(1.15) / (math.exp(1.15) + 1)) < 0.01

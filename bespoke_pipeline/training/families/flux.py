@@ -1,13 +1,15 @@
 """FLUX.1-dev: a rectified-flow transformer over packed 2x2 latent patches, prompted by T5
 (the sequence) and CLIP (the pooled vector), with FLUX-dev's guidance embedding. Training
-follows the diffusers FLUX LoRA example: sigmas drawn uniformly from the shifted schedule,
-the velocity target noise - latents, and the guidance embedding fed a constant 3.5."""
+follows the trainers artists use: noise levels drawn as `timestep_sampling` says (kohya's
+names; the default, sigmoid, is ai-toolkit's and so the Replicate trainer's), the velocity
+target noise - latents, and the guidance embedding fed a constant 3.5."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline
-from diffusers.training_utils import compute_density_for_timestep_sampling
 from torch.nn.attention import SDPBackend
 
 from bespoke_pipeline.training.config import TrainingConfig
@@ -15,6 +17,7 @@ from bespoke_pipeline.training.exports import comfy_flux
 from bespoke_pipeline.training.families.base import (
     Batch,
     ModelFamily,
+    to_device,
     vae_scale_factor,
 )
 
@@ -55,17 +58,18 @@ class FluxFamily(ModelFamily):
         clean = batch.latents
         size, channels, height, width = clean.shape
         device, dtype = clean.device, denoiser.dtype
-        noise = torch.randn(clean.shape, generator=generator).to(device)
-        u = compute_density_for_timestep_sampling("none", size, generator=generator)
-        index = (u * schedule.config.num_train_timesteps).long()
-        sigmas = schedule.sigmas[index].to(device).view(size, 1, 1, 1)
+        noise = to_device(torch.randn(clean.shape, generator=generator), device)
+        drawn = to_device(
+            noise_levels(config, size, (height // 2) * (width // 2), generator), device
+        )
+        sigmas = drawn.view(size, 1, 1, 1)
         noisy = (1.0 - sigmas) * clean + sigmas * noise
         embeds = batch.prompts["embeds"]
         predicted = denoiser(
             hidden_states=FluxPipeline._pack_latents(noisy, size, channels, height, width).to(
                 dtype
             ),
-            timestep=schedule.timesteps[index].to(device) / schedule.config.num_train_timesteps,
+            timestep=drawn,  # FLUX takes t in [0, 1], which is sigma
             guidance=(
                 torch.full((size,), TRAINING_GUIDANCE, device=device)
                 if denoiser.config.guidance_embeds
@@ -109,6 +113,25 @@ class FluxFamily(ModelFamily):
             return "PyTorch's default choice (no GPU)", None
         backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]
         return "flash, else memory-efficient (cuDNN excluded)", backends
+
+
+def noise_levels(
+    config: TrainingConfig, size: int, tokens: int, generator: torch.Generator
+) -> torch.Tensor:
+    """`size` sigmas in (0, 1) as kohya's `timestep_sampling` draws them (`tokens`: the
+    packed image's sequence length, which flux_shift's shift grows with, as FLUX.1-dev's
+    sampler does: mu from 0.5 at 256 tokens to 1.15 at 4096)."""
+    if config.timestep_sampling in ("uniform", "sigma"):
+        t = torch.rand(size, generator=generator)
+    else:
+        t = torch.sigmoid(config.sigmoid_scale * torch.randn(size, generator=generator))
+    if config.timestep_sampling in ("sigma", "shift"):
+        shift = config.discrete_flow_shift
+        return t * shift / (1 + (shift - 1) * t)
+    if config.timestep_sampling == "flux_shift":
+        mu = 0.5 + (1.15 - 0.5) * (tokens - 256) / (4096 - 256)
+        return math.exp(mu) / (math.exp(mu) + (1 / t - 1))
+    return t
 
 
 def _sequence_length(pipe: FluxPipeline) -> int:
