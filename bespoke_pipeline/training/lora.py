@@ -42,7 +42,13 @@ from bespoke_pipeline.training.checkpoints import (
 from bespoke_pipeline.training.config import TrainingConfig
 from bespoke_pipeline.training.data import TrainingData, shuffled_caption
 from bespoke_pipeline.training.families import family_for
-from bespoke_pipeline.training.families.base import Batch, Conditioning, ModelFamily, placement
+from bespoke_pipeline.training.families.base import (
+    Batch,
+    Conditioning,
+    ModelFamily,
+    placement,
+    to_device,
+)
 from bespoke_pipeline.training.kohya_metadata import build_kohya_metadata
 from bespoke_pipeline.training.latent_cache import cache_key, encoded_data
 from bespoke_pipeline.training.resolution import sample_side
@@ -248,13 +254,16 @@ class LoraTrainer:
         """The cached tensors of `rows` at `side`, with caption dropout applied."""
         drop = torch.rand(len(rows), generator=self.generator) < self.config.caption_dropout_rate
         mean, std = self.encoded.latents[side]
-        latents = mean[rows.to(self.device)]
+        rows_here = to_device(rows, self.device)
+        latents = mean[rows_here]
         if std is not None:  # a fresh draw from each image's latent distribution
-            draw = torch.randn(latents.shape, generator=self.generator).to(self.device)
-            latents = latents + std[rows.to(self.device)] * draw
+            draw = to_device(torch.randn(latents.shape, generator=self.generator), self.device)
+            latents = latents + std[rows_here] * draw
         if self.encode_each_step:
             return Batch(latents, self._encode_now(rows, drop), side)
-        prompt_rows = torch.where(drop, self.encoded.empty_caption_row, rows).to(self.device)
+        prompt_rows = to_device(
+            torch.where(drop, self.encoded.empty_caption_row, rows), self.device
+        )
         return Batch(latents, {n: t[prompt_rows] for n, t in self.encoded.prompts.items()}, side)
 
     def _encode_now(self, rows: torch.Tensor, drop: torch.Tensor) -> dict[str, torch.Tensor]:

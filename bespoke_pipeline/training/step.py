@@ -113,7 +113,8 @@ class TrainingStep:
         self.denoiser.compile_repeated_blocks(fullgraph=True)
 
     def __call__(self, batch: Batch, generator: torch.Generator) -> torch.Tensor:
-        """One optimizer step; returns the loss without waiting for the GPU."""
+        """One optimizer step; returns the loss as a tensor on the device, not read back
+        (the trainer reads losses once per `PROGRESS_EVERY` steps)."""
         with self.attention():
             loss = self.family.loss(self.denoiser, self.schedule, batch, generator, self.config)
             self.optimizer.zero_grad(set_to_none=True)

@@ -288,6 +288,16 @@ def vae_latents(vae: AutoencoderKL, pixels: torch.Tensor) -> tuple[torch.Tensor,
     return ((dist.mean - shift) * scale).float(), (dist.std * scale).float()
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on `device` without the host waiting for the copy: on CUDA it is
+    pinned and copied asynchronously (ordered on the stream before any kernel reading
+    it). Noise is drawn on the host so that a seeded run, and its resume, draws the same
+    values on any machine; this keeps that from stalling every step."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def vae_scale_factor(vae: AutoencoderKL) -> int:
     """How much the VAE shrinks each side: one halving per block after the first."""
     return 2 ** (len(vae.config.block_out_channels) - 1)

@@ -14,7 +14,7 @@ from diffusers.training_utils import compute_snr
 
 from bespoke_pipeline.models.targets import denoising_target
 from bespoke_pipeline.training.config import TrainingConfig
-from bespoke_pipeline.training.families.base import Batch, ModelFamily
+from bespoke_pipeline.training.families.base import Batch, ModelFamily, to_device
 
 
 def multires_noise(
@@ -71,10 +71,13 @@ def ddpm_loss(
     (Hang et al. 2023), which otherwise dominate the loss.
     """
     device = clean.device
-    noise = training_noise(clean.shape, config, generator).to(device)
-    timesteps = torch.randint(
-        0, schedule.config.num_train_timesteps, (clean.shape[0],), generator=generator
-    ).to(device)
+    noise = to_device(training_noise(clean.shape, config, generator), device)
+    timesteps = to_device(
+        torch.randint(
+            0, schedule.config.num_train_timesteps, (clean.shape[0],), generator=generator
+        ),
+        device,
+    )
     predicted = predict(schedule.add_noise(clean, noise, timesteps), timesteps)
     target = denoising_target(schedule, clean, noise, timesteps)
     per_sample = (predicted.float() - target).pow(2).flatten(1).mean(1)
