@@ -260,6 +260,19 @@ def _bench_real_art(args: argparse.Namespace) -> None:
         print(table.to_string())
 
 
+def _bench_gpu_check(args: argparse.Namespace) -> None:
+    import torch
+
+    from bespoke_pipeline.bench.gpu_check import gpu_check
+
+    size = args.size or ("full" if torch.cuda.is_available() else "tiny")
+    print(f"gpu-check: {', '.join(args.family)} at {size} size, rows also in {args.out}")
+    rows = gpu_check(tuple(args.family), size, args.out, log=lambda line: None)
+    failed = [r.family for r in rows if r.error or not r.output_change]
+    if failed:
+        raise SystemExit(f"gpu-check failed for {', '.join(failed)} (see {args.out})")
+
+
 def _bench_gpu(args: argparse.Namespace) -> None:
     import torch
 
@@ -514,6 +527,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--target", type=float, help="default: the best minus its interval")
     replay.add_argument("--repeats", type=int, default=20)
     replay.set_defaults(run=_bench_suggest)
+    check = bench_kinds.add_parser(
+        "gpu-check",
+        help="each GPU family's shipped config trained a few steps on random full-size "
+        "weights through the asset's trainer, checkpoint and kohya file loaded back",
+    )
+    check.add_argument(
+        "--family", nargs="+", choices=["sd15", "sdxl", "flux"], default=["sd15", "sdxl", "flux"]
+    )
+    check.add_argument("--size", choices=["full", "tiny"], help="default: full on a GPU, else tiny")
+    check.add_argument("--out", type=Path, default=Path("gpu-check.jsonl"))
+    check.set_defaults(run=_bench_gpu_check)
     gpu = bench_kinds.add_parser(
         "gpu", help="our SDXL/FLUX training step against the stock diffusers loop"
     )

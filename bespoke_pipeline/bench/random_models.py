@@ -151,51 +151,52 @@ def _clip_tokenizer():
 
 
 def _tiny_clip(tokenizer, projection: bool = False) -> CLIPTextModel:
-    config = CLIPTextConfig(
-        vocab_size=len(tokenizer),
-        num_attention_heads=4,
-        max_position_embeddings=tokenizer.model_max_length,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        projection_dim=32,
-        **TINY_TEXT,
-    )
-    return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+    return _clip(tokenizer, {**TINY_TEXT, "num_attention_heads": 4}, 32 if projection else None)
 
 
 def tiny_sd15_pipeline() -> StableDiffusionPipeline:
     """Every component of the SD 1.5 pipeline at toy size: one CLIP text encoder, a VAE,
     a UNet with cross-attention, an epsilon-prediction scheduler; no safety checker."""
     tokenizer = _clip_tokenizer()
+    return _sd15(vae("sdxl", "tiny"), _tiny_clip(tokenizer), tokenizer, SD15_TINY_UNET)
+
+
+def _sd15(
+    autoencoder: AutoencoderKL, text_encoder, tokenizer, unet: dict
+) -> StableDiffusionPipeline:
     return StableDiffusionPipeline(
-        vae=vae("sdxl", "tiny"),
-        text_encoder=_tiny_clip(tokenizer),
+        vae=autoencoder,
+        text_encoder=text_encoder,
         tokenizer=tokenizer,
-        unet=UNet2DConditionModel(**SD15_TINY_UNET),
-        scheduler=EulerDiscreteScheduler(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
-        ),
+        unet=UNet2DConditionModel(**unet),
+        scheduler=_sd_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
 
 
+def _sd_scheduler() -> EulerDiscreteScheduler:
+    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+
+
 def tiny_sdxl_pipeline() -> StableDiffusionXLPipeline:
     """Every component of the SDXL pipeline at toy size: two text encoders (the second with
     a projection, as in SDXL), added time ids, a VAE, an epsilon-prediction scheduler."""
     tokenizer = _clip_tokenizer()
+    encoders = (_tiny_clip(tokenizer), _tiny_clip(tokenizer, projection=True))
+    return _sdxl(vae("sdxl", "tiny"), encoders, tokenizer, sdxl_unet("tiny"))
+
+
+def _sdxl(autoencoder: AutoencoderKL, encoders, tokenizer, unet) -> StableDiffusionXLPipeline:
     return StableDiffusionXLPipeline(
-        vae=vae("sdxl", "tiny"),
-        text_encoder=_tiny_clip(tokenizer),
-        text_encoder_2=_tiny_clip(tokenizer, projection=True),
+        vae=autoencoder,
+        text_encoder=encoders[0],
+        text_encoder_2=encoders[1],
         tokenizer=tokenizer,
         tokenizer_2=tokenizer,
-        unet=sdxl_unet("tiny"),
-        scheduler=EulerDiscreteScheduler(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
-        ),
+        unet=unet,
+        scheduler=_sd_scheduler(),
     )
 
 
@@ -223,4 +224,70 @@ def tiny_flux_pipeline() -> FluxPipeline:
         text_encoder_2=t5,
         tokenizer_2=tokenizer,
         transformer=flux_transformer("tiny"),
+    )
+
+
+#: runwayml/stable-diffusion-v1-5 unet/config.json, where it differs from the defaults.
+SD15_UNET = {"sample_size": 64, "cross_attention_dim": 768}
+#: Full-width text encoders of one layer each: the denoiser sees prompts of the published
+#: widths, while building and storing the full encoders (T5-XXL alone is 4.7B parameters)
+#: would cost the GPU check minutes it has no use for.
+CLIP_L = {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12}
+CLIP_BIG_G = {"hidden_size": 1280, "intermediate_size": 5120, "num_attention_heads": 20}
+T5_XXL = {"d_model": 4096, "d_ff": 10240, "d_kv": 64, "num_heads": 64}
+
+
+def _one_layer_clip(tokenizer, width: dict, projection: int | None = None) -> CLIPTextModel:
+    return _clip(tokenizer, {**width, "num_hidden_layers": 1}, projection)
+
+
+def _clip(tokenizer, shape: dict, projection: int | None) -> CLIPTextModel:
+    """A CLIP text encoder of `shape` reading `tokenizer`'s ids; with a projection (as
+    SDXL's second encoder) when `projection` gives its width."""
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=tokenizer.model_max_length,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        projection_dim=projection or shape["hidden_size"],
+        **shape,
+    )
+    return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+
+
+def random_pipeline(family: Literal["sd15", "sdxl", "flux"], size: Size):
+    """The family's pipeline with random weights: tiny, or the published denoiser and VAE
+    with full-width one-layer text encoders (see `CLIP_L`)."""
+    if size == "tiny":
+        return {"sd15": tiny_sd15_pipeline, "sdxl": tiny_sdxl_pipeline, "flux": tiny_flux_pipeline}[
+            family
+        ]()
+    tokenizer = _clip_tokenizer()
+    if family == "sd15":
+        full_vae = AutoencoderKL(**{**SDXL_VAE, "scaling_factor": 0.18215})
+        return _sd15(full_vae, _one_layer_clip(tokenizer, CLIP_L), tokenizer, SD15_UNET)
+    if family == "sdxl":
+        encoders = (
+            _one_layer_clip(tokenizer, CLIP_L),
+            _one_layer_clip(tokenizer, CLIP_BIG_G, projection=1280),
+        )
+        return _sdxl(vae("sdxl", "full"), encoders, tokenizer, sdxl_unet("full"))
+    t5_tokenizer = caption_vocabulary_tokenizer()
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=len(t5_tokenizer),
+            num_layers=1,
+            pad_token_id=t5_tokenizer.pad_token_id,
+            **T5_XXL,
+        )
+    )
+    return FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=vae("flux", "full"),
+        text_encoder=_one_layer_clip(tokenizer, CLIP_L),
+        tokenizer=tokenizer,
+        text_encoder_2=t5,
+        tokenizer_2=t5_tokenizer,
+        transformer=flux_transformer("full"),
     )

@@ -68,6 +68,11 @@ def load_checkpoint(pipe: DiffusionPipeline, folder: Path) -> None:
         pipe.load_lora_weights(folder, weight_name=DIFFUSERS_FILE)
     finally:
         diffusers_logging.set_verbosity(verbosity)
+    # peft adds the LoRA layers in training mode: with lora_dropout, every image drawn
+    # or scored would drop a random part of the LoRA
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
 
 
 def non_finite_tensors(folder: Path) -> list[str]:

@@ -13,6 +13,7 @@ import torch
 from diffusers import DiffusionPipeline
 from safetensors.torch import load_file
 
+from bespoke_pipeline.bench.gpu_check import denoiser_output
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings
 from bespoke_pipeline.training import latent_cache
 from bespoke_pipeline.training.base_weights import NOT_LOADED, denoiser_sha256
@@ -44,23 +45,7 @@ def prediction(
 ) -> torch.Tensor:
     """The denoiser's raw output for one fixed noisy latent and prompt (the tiny VAEs
     halve the side once)."""
-    family = family_for(config)
-    denoiser = family.denoiser(pipe)
-    shape = (1, 4, latent_side, latent_side)
-    latents = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-    batch = Batch(latents, family.encode_prompts(pipe, [PROMPT]), side=2 * latent_side)
-    outputs: list[torch.Tensor] = []
-    hook = denoiser.register_forward_hook(lambda module, args, out: outputs.append(out[0]))
-    with torch.no_grad():
-        family.loss(
-            denoiser,
-            family.training_schedule(pipe.scheduler.config),
-            batch,
-            torch.Generator().manual_seed(1),
-            config,
-        )
-    hook.remove()
-    return outputs[0]
+    return denoiser_output(config, pipe, 2 * latent_side, PROMPT)
 
 
 def load_base(config: TrainingConfig) -> DiffusionPipeline:
@@ -355,3 +340,15 @@ def test_flux_noise_levels_follow_the_timestep_sampling_kohya_names(tiny_bases):
         for tokens in (1024, 4096)
     )
     assert 0.5 < small < large and abs(large - math.exp(1.15) / (math.exp(1.15) + 1)) < 0.01
+
+
+def test_a_loaded_checkpoint_draws_without_its_dropout(tiny_bases, tmp_path):
+    """peft adds LoRA layers in training mode; loaded for scoring or drawing, a LoRA with
+    lora_dropout must not drop anything (found by `bespoke bench gpu-check`: the kohya
+    file, which carries no dropout, gave other outputs than our own)."""
+    config = config_for(tiny_bases, "sdxl", num_train_epochs=1, lora_dropout=0.3)
+    trainer = LoraTrainer(config, "sdxl", micro_data(), tmp_path)
+    trainer.train()
+    pipe = load_base(config)
+    load_checkpoint(pipe, epoch_dir(trainer.run_dir, 1))
+    torch.testing.assert_close(prediction(config, pipe), prediction(config, pipe), rtol=0, atol=0)
