@@ -274,20 +274,44 @@ def _bench_gpu_check(args: argparse.Namespace) -> None:
 
 
 def _bench_gpu(args: argparse.Namespace) -> None:
+    import json
+    from dataclasses import asdict
+
     import torch
 
-    from bespoke_pipeline.bench.gpu import bench_family, environment, markdown
+    from bespoke_pipeline.bench.gpu import (
+        DEFAULT_BATCHES,
+        StepFigures,
+        bench_family,
+        environment,
+        markdown,
+    )
 
     size = args.size or ("full" if torch.cuda.is_available() else "tiny")
     side = args.side or (768 if size == "full" else 96)  # tiny VAEs halve the side only once
     print(f"{environment()}; {size}-size random-weight denoisers, LoRA r16")
     if size == "tiny":
         print("tiny models on a CPU check that the benchmark runs; the speed figures mean nothing")
+
+    def written(figure: StepFigures) -> None:
+        """Each row as soon as it is measured: a later failure (out of memory) loses none."""
+        line = json.dumps({**asdict(figure), "mfu": figure.mfu})
+        print(line, flush=True)
+        with args.out.open("a") as handle:
+            handle.write(line + "\n")
+
     figures = [
         figure
         for family in args.family
         for figure in bench_family(
-            family, size, side, tuple(args.batch), args.steps, args.warmup, args.compile
+            family,
+            size,
+            side,
+            tuple(args.batch or DEFAULT_BATCHES[family]),
+            args.steps,
+            args.warmup,
+            args.compile,
+            written,
         )
     ]
     print(markdown(figures))
@@ -544,7 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
     gpu.add_argument("--family", nargs="+", choices=["sdxl", "flux"], default=["sdxl", "flux"])
     gpu.add_argument("--size", choices=["full", "tiny"], help="default: full on a GPU, else tiny")
     gpu.add_argument("--side", type=int, help="pixels; default 768 (full), 96 (tiny)")
-    gpu.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    gpu.add_argument(
+        "--batch", type=int, nargs="+", help="default: what fits 80 GB (SDXL 1 4, FLUX 1 2)"
+    )
+    gpu.add_argument("--out", type=Path, default=Path("gpu-bench.jsonl"), help="rows as measured")
     gpu.add_argument("--steps", type=int, default=20, help="timed steps per variant")
     gpu.add_argument("--warmup", type=int, default=5, help="untimed steps per variant first")
     gpu.add_argument(

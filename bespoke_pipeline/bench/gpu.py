@@ -1,10 +1,12 @@
 """`bespoke bench gpu`: our training step against the stock diffusers loop, in one run.
 
 Both time the same denoiser (the published SDXL UNet or FLUX.1 transformer architecture
-with random weights, or tiny ones on a CPU), the same LoRA (r16 on to_q/k/v/out) and the
-same loss. The stock step is the diffusers LoRA example's: base weights in bf16, float32
-LoRA under bf16 autocast, the VAE encoding the batch every step, plain AdamW, `.item()`
-on every loss, no compile. Ours is `TrainingStep` on cached latents (see `step.py`).
+with random weights, or tiny ones on a CPU), the same LoRA and loss, on the same cached
+latents, as the shipped config trains (`sdxl.yaml`: fp16 with a gradient scaler and
+AdamW8bit, 225 prompt tokens in three CLIP windows; `flux-dev.yaml`: bf16 and AdamW8bit,
+512 T5 tokens). The stock step is the diffusers LoRA example's: float32 LoRA under
+autocast, plain AdamW, `.item()` on every loss, no compile. Ours is `TrainingStep` (see
+`step.py`). Each row is handed to `on_row` as soon as it is measured.
 
 Figures: ms/step, images/s, peak GPU memory, and MFU: the denoiser's training FLOPs per
 step (counted by `torch.utils.flop_counter` on one step) over the time and the GPU's
@@ -27,17 +29,29 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bespoke_pipeline.bench.random_models import Size, flux_transformer, sdxl_unet, vae
 from bespoke_pipeline.pixelart.synth import synth_portraits
-from bespoke_pipeline.training.config import TrainingConfig
+from bespoke_pipeline.training.config import TrainingConfig, load_named
 from bespoke_pipeline.training.families import family_for
-from bespoke_pipeline.training.families.base import Batch, ModelFamily, vae_latents
+from bespoke_pipeline.training.families.base import Batch, ModelFamily, placement, vae_latents
 from bespoke_pipeline.training.resolution import exact_sides, upscale
 from bespoke_pipeline.training.step import TrainingStep
 
 Family = Literal["sdxl", "flux"]
-#: Dense bf16 tensor-core peak per GPU, from the vendors' datasheets (SXM parts).
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
-#: Prompt tokens: CLIP's 77 for SDXL, FLUX-dev's 512 T5 tokens.
-SEQUENCE = {"sdxl": 77, "flux": 512}
+#: Dense bf16 tensor-core peak per GPU, from the vendors' datasheets: the first name the
+#: device's contains wins, so the PCIe and NVL parts come before their SXM siblings.
+PEAK_BF16_FLOPS = (
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),
+    ("H200 NVL", 835e12),
+    ("H200", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+)
+#: The shipped config each family is measured as it trains (precision, optimizer, tokens).
+SHIPPED = {"sdxl": "sdxl", "flux": "flux-dev"}
+#: Default batch sizes that fit an 80 GB card: FLUX at 768 px without gradient
+#: checkpointing holds 1 or 2 (4 would need more than 80 GB).
+DEFAULT_BATCHES = {"sdxl": (1, 4), "flux": (1, 2)}
 #: The published schedulers' training settings.
 SCHEDULES = {
     "sdxl": lambda: DDPMScheduler(
@@ -74,8 +88,20 @@ class StepFigures:
 def _peak(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
+    return peak_flops(torch.cuda.get_device_name(device))
+
+
+def peak_flops(device_name: str) -> float | None:
+    """The dense bf16 peak of the card `device_name` names, None when unknown."""
+    return next((peak for key, peak in PEAK_BF16_FLOPS if key in device_name), None)
+
+
+def _sequence(config: TrainingConfig) -> int:
+    """Prompt tokens the denoiser sees: SDXL's CLIP windows of 77 for `max_token_length`
+    (225: three), FLUX-dev's 512 T5 tokens."""
+    if config.family == "sdxl":
+        return 77 * (config.max_token_length // 75)
+    return 512
 
 
 @contextmanager
@@ -89,7 +115,9 @@ def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(previous)
 
 
-def _prompts(family: Family, denoiser: torch.nn.Module, batch: int, dtype: torch.dtype):
+def _prompts(
+    family: Family, denoiser: torch.nn.Module, batch: int, dtype: torch.dtype, tokens: int
+):
     config = denoiser.config
     if family == "sdxl":
         width = config.cross_attention_dim
@@ -98,7 +126,7 @@ def _prompts(family: Family, denoiser: torch.nn.Module, batch: int, dtype: torch
         width, pooled = config.joint_attention_dim, config.pooled_projection_dim
     device = denoiser.device
     return {
-        "embeds": torch.randn(batch, SEQUENCE[family], width, device=device, dtype=dtype),
+        "embeds": torch.randn(batch, tokens, width, device=device, dtype=dtype),
         "pooled": torch.randn(batch, pooled, device=device, dtype=dtype),
     }
 
@@ -123,22 +151,12 @@ def bench_family(
     steps: int,
     warmup: int,
     compile_blocks: bool = False,
+    on_row: Callable[[StepFigures], None] = lambda figure: None,
 ) -> list[StepFigures]:
     cuda = torch.cuda.is_available()
-    device = torch.device("cuda" if cuda else "cpu")
-    dtype = torch.bfloat16 if cuda else torch.float32
-    config = TrainingConfig(
-        family=family_name,
-        base_model="random weights",
-        steps=steps,
-        lora_rank=16,
-        lora_alpha=16,
-        learning_rate=1e-4,
-        lr_scheduler="constant",
-        mixed_precision="bf16" if cuda else "no",
-        allow_cpu=True,
-    )
+    config = shipped_config(family_name, steps, cuda)
     family = family_for(config)
+    device, dtype = placement(config)
     # as in the diffusers examples: SDXL's VAE in float32 (it overflows in fp16), FLUX's in bf16
     vae_dtype = torch.float32 if family_name == "sdxl" else dtype
     with torch.device(device):
@@ -150,19 +168,42 @@ def bench_family(
     stock = StockStep(family, encoder, step, dtype)
     side = exact_sides((side,), family.model_multiple(encoder, denoiser))[0].side
     loads = [_workload(step, stock, side, batch) for batch in batch_sizes]
+
+    def measured(figure: StepFigures) -> StepFigures:
+        on_row(figure)
+        return figure
+
     stock_figures = [
-        _measure(
-            "stock", lambda w=w: stock(w.pixels, w.prompts, side, w.generator), w, steps, warmup
-        )
+        measured(_measure("stock", lambda w=w: stock(w.draw(), w.generator), w, steps, warmup))
         for w in loads
     ]
     if compile_blocks:  # after the stock runs, which must not use the compiled blocks
         step.compile()
     ours_figures = [
-        _measure("ours", lambda w=w: step(w.draw(), w.generator), w, steps, warmup, compile_blocks)
+        measured(
+            _measure(
+                "ours", lambda w=w: step(w.draw(), w.generator), w, steps, warmup, compile_blocks
+            )
+        )
         for w in loads
     ]
     return [f for pair in zip(stock_figures, ours_figures, strict=True) for f in pair]
+
+
+def shipped_config(family: Family, steps: int, cuda: bool) -> TrainingConfig:
+    """The family's shipped config as it trains (its precision, optimizer, LoRA, tokens),
+    on random weights; on a CPU float32 and plain AdamW, which is all a CPU runs."""
+    changes: dict[str, object] = {
+        "base_model": "random weights",
+        "num_train_epochs": None,
+        "steps": steps,
+        "lr_scheduler": "constant",
+        "lr_warmup_steps": 0,
+        "allow_cpu": True,
+    }
+    if not cuda:
+        changes |= {"mixed_precision": "no", "optimizer": "adamw"}
+    return TrainingConfig.model_validate({**load_named(SHIPPED[family]).model_dump(), **changes})
 
 
 @dataclass
@@ -189,7 +230,7 @@ def _workload(step: TrainingStep, stock: StockStep, side: int, batch: int) -> _W
     device, dtype = step.denoiser.device, step.denoiser.dtype
     images = np.stack([np.asarray(i) for i, _ in synth_portraits(batch, seed=batch)])
     pixels = upscale(images, side // 24).to(device)
-    prompts = _prompts(step.config.family, step.denoiser, batch, dtype)
+    prompts = _prompts(step.config.family, step.denoiser, batch, dtype, _sequence(step.config))
     mean, std = vae_latents(stock.encoder, pixels)
     numerics = stock.loss_gap(mean, prompts, side)
     load = _Workload(step.config.family, side, pixels, prompts, mean, std, numerics)
@@ -228,8 +269,10 @@ def _measure(
 
 
 class StockStep:
-    """The diffusers LoRA example's step: encode the batch with the VAE, autocast to bf16
-    around float32 LoRA weights, plain (foreach) AdamW, read the loss every step. It
+    """The diffusers LoRA example's step on the same cached latents as ours (every
+    reference trainer caches them, so re-encoding would measure the VAE, not the loop):
+    autocast to the denoiser's dtype around float32 LoRA weights (with a gradient scaler
+    in fp16, as accelerate adds), plain (foreach) AdamW, the loss read every step. It
     trains the same LoRA parameters as `ours`, whose attention kernels it shares (the
     default cuDNN kernel fails FLUX's backward, see `families/flux.py`)."""
 
@@ -238,6 +281,7 @@ class StockStep:
     ) -> None:
         self.family, self.encoder, self.ours, self.dtype = family, encoder, ours, dtype
         self.optimizer = torch.optim.AdamW(ours.params, lr=ours.config.learning_rate)
+        self.scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
 
     def loss(
         self, latents: torch.Tensor, prompts: dict, side: int, generator: torch.Generator
@@ -251,24 +295,21 @@ class StockStep:
                 self.ours.denoiser, self.ours.schedule, batch, generator, self.ours.config
             )
 
-    def __call__(
-        self, pixels: torch.Tensor, prompts: dict, side: int, generator: torch.Generator
-    ) -> float:
-        with torch.no_grad():
-            dist = self.encoder.encode(pixels.to(self.encoder.dtype)).latent_dist
-        config = self.encoder.config
-        latents = (dist.sample() - (config.shift_factor or 0.0)) * config.scaling_factor
-        loss = self.loss(latents.float(), prompts, side, generator)
+    def __call__(self, batch: Batch, generator: torch.Generator) -> float:
+        loss = self.loss(batch.latents.float(), batch.prompts, batch.side, generator)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.ours.params, self.ours.config.max_grad_norm)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         return loss.detach().item()
 
     def loss_gap(self, latents: torch.Tensor, prompts: dict, side: int) -> float:
         """Relative difference between our loss and the stock one on one batch with the
         same random draws, before any training: the price of our precision choices."""
         step = self.ours
+        step.denoiser.eval()  # LoRA dropout off: the gap is the precision's, not chance's
         with torch.no_grad():
             with step.attention():
                 ours = step.family.loss(
@@ -279,6 +320,7 @@ class StockStep:
                     step.config,
                 )
             stock = self.loss(latents, prompts, side, torch.Generator().manual_seed(5))
+        step.denoiser.train()
         return abs(float(ours) - float(stock)) / abs(float(stock))
 
 

@@ -23,8 +23,13 @@ from bespoke_pipeline.training.data import TrainingData
 from bespoke_pipeline.training.families.base import ModelFamily
 from bespoke_pipeline.training.resolution import Side, upscale
 
-#: Images and prompts per encoder call: bounds activation memory for T5-XXL and the VAE.
+#: Images and prompts per encoder call, at most: bounds activation memory for T5-XXL and
+#: the VAE (on a GPU also the free memory, see `_images_per_call`).
 CHUNK = 16
+#: An estimate of the VAE encoder's peak per image: six float32 activations of 128
+#: channels at the full side (its first block, at its widest). At 1008 px that is 3 GB,
+#: so 16 images would not fit beside FLUX and T5 on an 80 GB card.
+_VAE_BYTES_PER_PIXEL = 6 * 128 * 4
 Source = Literal["encoded", "memory", "disk"]
 
 
@@ -113,9 +118,10 @@ def _encode(
 ) -> EncodedData:
     latents = {}
     for side in sides:
+        chunk = _images_per_call(side.side, pipe.device)
         parts = [
-            family.encode_images(pipe, upscale(data.images[i : i + CHUNK], side.factor))
-            for i in range(0, len(data.images), CHUNK)
+            family.encode_images(pipe, upscale(data.images[i : i + chunk], side.factor))
+            for i in range(0, len(data.images), chunk)
         ]
         means, stds = zip(*parts, strict=True)
         latents[side.side] = (
@@ -126,6 +132,15 @@ def _encode(
         return EncodedData(latents, {})
     prompts = family.encode_prompts(pipe, [*data.captions, ""])
     return EncodedData(latents, {name: tensor.cpu() for name, tensor in prompts.items()})
+
+
+def _images_per_call(side: int, device: torch.device) -> int:
+    """`CHUNK`, or fewer where the GPU's free memory would not hold the VAE's activations
+    for that many images at `side` (with a fifth kept spare)."""
+    if device.type != "cuda":
+        return CHUNK
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(1, min(CHUNK, int(0.8 * free) // (side * side * _VAE_BYTES_PER_PIXEL)))
 
 
 def _to_tensors(encoded: EncodedData) -> dict[str, torch.Tensor]:

@@ -3,12 +3,22 @@
 import pytest
 import torch
 
-from bespoke_pipeline.bench.gpu import bench_family, markdown
+from bespoke_pipeline.bench.gpu import bench_family, markdown, peak_flops
 from bespoke_pipeline.bench.random_models import flux_transformer, sdxl_unet, vae
 
 
 def test_the_benchmark_times_both_steps_and_counts_flops():
-    figures = bench_family("flux", "tiny", side=48, batch_sizes=(1, 2), steps=2, warmup=1)
+    rows = []
+    figures = bench_family(
+        "flux", "tiny", side=48, batch_sizes=(1, 2), steps=2, warmup=1, on_row=rows.append
+    )
+    # every row handed on as it was measured, the stock runs first
+    assert [(r.batch, r.variant) for r in rows] == [
+        (1, "stock"),
+        (2, "stock"),
+        (1, "ours"),
+        (2, "ours"),
+    ]
     assert [(f.batch, f.variant) for f in figures] == [
         (1, "stock"),
         (1, "ours"),
@@ -38,3 +48,10 @@ def test_full_size_architectures_match_the_published_models(build, parameters):
     with torch.device("meta"):
         model = build()
     assert sum(p.numel() for p in model.parameters()) == parameters
+
+
+def test_the_peak_is_the_card_present():
+    assert peak_flops("NVIDIA H100 PCIe") == 756e12  # not the SXM part's 989
+    assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_flops("NVIDIA H200") == 989e12 and peak_flops("NVIDIA H100 NVL") == 835e12
+    assert peak_flops("Tesla T4") is None
