@@ -12,9 +12,10 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from bespoke_pipeline.cli import main
+from bespoke_pipeline.defs.instance import dagster_home
 from bespoke_pipeline.defs.stale_runs import runs_in_progress
 from bespoke_pipeline.evaluation.promotion import PRODUCTION_RECORD
-from bespoke_pipeline.paths import RAW_DIR, production_dir
+from bespoke_pipeline.paths import PROJECT_DIR, RAW_DIR, production_dir
 from bespoke_pipeline.registry import ALIAS, MODEL_NAME
 
 
@@ -108,3 +109,18 @@ def test_ctrl_c_stops_bespoke_run_and_clears_its_run(tmp_path):
     assert runs_in_progress(instance) == []
     [run] = instance.get_runs()
     assert run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+def test_the_first_lines_are_ours_not_a_torchvision_notice():
+    """Importing diffusers' pipelines made transformers print two notices about image
+    processors falling back to PIL, before anything a user asked for."""
+    probe = "import bespoke_pipeline; from diffusers import StableDiffusionPipeline, FluxPipeline"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "torchvision" not in done.stderr + done.stdout
+
+
+def test_the_instance_is_the_repositorys_when_dagster_home_is_unset(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert dagster_home() == PROJECT_DIR and (PROJECT_DIR / "dagster.yaml").is_file()
+    monkeypatch.setenv("DAGSTER_HOME", "/elsewhere")
+    assert dagster_home() == Path("/elsewhere")
