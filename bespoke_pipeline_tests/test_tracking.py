@@ -70,11 +70,25 @@ def test_bespoke_run_names_a_broken_config_before_doing_any_work(tmp_path, monke
     real = training_config.trainability
     monkeypatch.setattr(training_config, "trainability", lambda cuda: real(cuda, tmp_path))
     started = []
-    monkeypatch.setattr(cli.subprocess, "run", lambda *a, **k: started.append(a))
+
+    def popen(*args: object, **kwargs: object) -> None:  # what starts the Dagster run
+        started.append(args)
+        raise AssertionError("a run was started")
+
+    monkeypatch.setattr(cli.subprocess, "Popen", popen)
     with pytest.raises(SystemExit) as caught:
         cli.main(["run"])
     assert "typo.yaml" in str(caught.value) and "nothing was run" in str(caught.value)
     assert started == []
+    # and with the typo fixed the same call does start the run, through Popen
+    (tmp_path / "typo.yaml").write_text("family: pixel\nbase_model: x\nsteps: 1\n")
+    monkeypatch.setenv("BESPOKE_HOME", str(tmp_path / "runtime"))  # its stores, not the repo's
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # opening the instance moves there; restored afterwards
+    with pytest.raises(AssertionError, match="a run was started"):
+        cli.main(["run"])
+    assert len(started) == 1
 
 
 def test_per_step_metrics_never_wait_on_the_tracking_store(tmp_path, monkeypatch):

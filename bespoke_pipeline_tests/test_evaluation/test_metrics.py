@@ -13,7 +13,7 @@ from bespoke_pipeline.evaluation.metrics import (
     layout_eyes,
     palette_of,
 )
-from bespoke_pipeline.evaluation.scoring import WEIGHTS, composite
+from bespoke_pipeline.evaluation.scoring import WEIGHTS, composite, summarize
 from bespoke_pipeline.paths import PROJECT_DIR
 from bespoke_pipeline.pixelart.caption import CaptionAttributes
 from bespoke_pipeline.pixelart.color_words import colour_of, resolve
@@ -108,10 +108,14 @@ def test_a_training_image_counts_as_memorized_and_blur_as_unclean():
     assert metrics_of(blurred)["grid_cleanliness"] < 0.9
 
 
-def test_diversity_is_zero_for_identical_samples_and_positive_otherwise():
-    a, b = (image for image, _ in PAIRS[:2])
+def test_diversity_is_the_mean_share_of_cells_that_differ_between_samples():
+    a = PAIRS[0][0]
+    grid = np.asarray(a.convert("RGB")).copy()
+    grid[:2, :3] = 255 - grid[:2, :3]  # 6 cells of 576 changed
+    b = Image.fromarray(grid)
     assert diversity([a, a]) == 0.0
-    assert 0.0 < diversity([a, b]) <= 1.0
+    assert diversity([a, b]) == 6 / 576
+    assert diversity([a, a, b]) == pytest.approx((0 + 6 / 576 + 6 / 576) / 3)  # every pair
 
 
 def test_every_weighted_metric_is_documented_here_and_in_the_readme():
@@ -119,3 +123,26 @@ def test_every_weighted_metric_is_documented_here_and_in_the_readme():
     assert sum(WEIGHTS.values()) == pytest.approx(1.0)
     readme = (PROJECT_DIR / "README.md").read_text()
     assert all(m.name in readme for m in METRICS)
+
+
+def test_a_metric_no_prompt_asks_drops_out_of_the_composite_and_the_rest_rescale():
+    row = pd.Series({metric: 1.0 for metric in WEIGHTS})
+    row["background"], row["eyes_placed"] = 0.0, math.nan  # under shades: not asked
+    asked = 1 - WEIGHTS["eyes_placed"]
+    assert composite(row) == pytest.approx((asked - WEIGHTS["background"]) / asked)
+
+
+def test_summaries_are_per_sampler_setting_and_skip_what_was_not_asked():
+    rows = []
+    for steps, background in ((10, 1.0), (20, 0.0)):
+        for sample, eyes in enumerate((1.0, math.nan)):
+            metrics = {metric: 1.0 for metric in WEIGHTS} | {"background": background}
+            rows.append(
+                {"guidance_scale": 1.0, "steps": steps, "prompt": "p", "suite": "held_out",
+                 "sample": sample, **metrics, "eyes_placed": eyes}
+            )  # fmt: skip
+    table = summarize(pd.DataFrame(rows)).set_index("steps")
+    assert table.loc[10, "eyes_placed"] == 1.0  # the NaN left out, not read as 0
+    assert table.loc[10, "composite"] == 1.0 and table.loc[20, "background"] == 0.0
+    assert table.loc[20, "composite"] == pytest.approx(1 - WEIGHTS["background"])
+    assert bool(table.loc[10, "meets_targets"]) and not bool(table.loc[20, "meets_targets"])

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from bespoke_pipeline.pixelart.analyze import analyze
+from bespoke_pipeline.pixelart.color_words import describe
 from bespoke_pipeline.pixelart.portrait import Portrait
 from bespoke_pipeline.pixelart.synth import synth_portraits
 
@@ -61,10 +62,15 @@ def test_palette_images_read_like_rgb():
 
 
 def test_unknown_colours_are_described_with_common_words():
-    image, _ = next(synth_portraits(1, seed=6))
-    portrait = analyze(image)
-    assert portrait.words == ()
-    assert portrait.color_names()["background"] is not None
+    """Analysis knows colours, not the words a caption chose: each is named by the
+    nearest common word, e.g. a background repainted an odd teal is called "teal"."""
+    image, truth = next(synth_portraits(1, seed=6))
+    grid = np.asarray(image.convert("RGB")).copy()
+    background = (grid == grid[0, 0]).all(axis=2)
+    grid[background] = (0x12, 0x80, 0x7E)  # no colour word is exactly this
+    names = analyze(Image.fromarray(grid)).color_names()
+    assert names["background"] == "teal"
+    assert names["skin"] == describe(truth.skin)  # the generator's own word is not known
 
 
 def test_wrong_size_is_refused():
