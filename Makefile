@@ -20,13 +20,17 @@ EXTRAS := [postgres]
 endif
 INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-postgres)
 
-.PHONY: run test ui mlflow install install-dev clean
+.PHONY: run test test-fast ui mlflow install install-dev clean
 
 run: install
 	$(BIN)/bespoke run
 
 test: install-dev
 	$(BIN)/pytest
+
+# the unit tests alone: whole-chain runs, subprocesses and browsers left out (`slow`)
+test-fast: install-dev
+	$(BIN)/pytest -m "not slow"
 
 ui: install
 	$(BIN)/dagster dev -m bespoke_pipeline -h 127.0.0.1 -p 3000

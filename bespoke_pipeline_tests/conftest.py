@@ -30,12 +30,28 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)
 
 
+#: Whole-chain tests (Dagster runs, subprocesses, browsers): `make test` runs them,
+#: `make test-fast` (`-m "not slow"`) leaves them out. Each took 20 s to 4 min here.
+SLOW_MODULES = {
+    "test_browser.py",
+    "test_concurrency.py",
+    "test_sweeps.py",
+    "test_evaluation_assets.py",
+    "test_gpu_partitions.py",
+}
+SLOW_FIXTURES = {"finished_run", "pipeline"}
+SLOW_TESTS = {"test_ctrl_c_stops_bespoke_run_and_clears_its_run"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests that read the one end-to-end run go to one xdist worker (`--dist
-    loadgroup`), so it is built once, not on every worker."""
+    loadgroup`), so it is built once, not on every worker; whole-chain tests are `slow`."""
     for item in items:
-        if "finished_run" in getattr(item, "fixturenames", ()):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "finished_run" in fixtures:
             item.add_marker(pytest.mark.xdist_group("finished_run"))
+        if item.path.name in SLOW_MODULES or fixtures & SLOW_FIXTURES or item.name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
