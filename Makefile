@@ -25,11 +25,16 @@ INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-postgres)
 run: install
 	$(BIN)/bespoke run
 
+# ruff first: pyproject.toml configures it, and a lint error fails in seconds, not minutes
 test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 # the unit tests alone: whole-chain runs, subprocesses and browsers left out (`slow`)
 test-fast: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -m "not slow"
 
 ui: install
