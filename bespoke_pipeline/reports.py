@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from bespoke_pipeline.evaluation.promotion import read_production
+from bespoke_pipeline.evaluation.promotion import missed_targets, read_production
 
 #: Shown next to the production model; all scores are in production.json and the card.
 HEADLINE_SCORES = ("composite", "eyes_placed", "right_facing", "background", "skin_color")
@@ -43,10 +43,13 @@ def production_summary(folder: Path) -> str:
     if record is None:
         return f"no production model yet ({folder} is empty): run `make run`"
     scores = "  ".join(f"{k} {record['scores'][k]:.3f}" for k in HEADLINE_SCORES)
+    missed = missed_targets(record["scores"])
+    verdict = f"but misses the targets {', '.join(missed)}" if missed else "and meets every target"
     return (
         f"{record['config']} epoch {record['epoch']}, MLflow version "
         f"{record.get('mlflow_model_version', '?')}, guidance {record['guidance_scale']}, "
-        f"{record['steps']} steps, meets targets: {'yes' if record['meets_targets'] else 'no'}\n"
+        f"{record['steps']} steps\n"
+        f"  passed every quality gate (so it is in production) {verdict}\n"
         f"  {scores}\n  {folder}"
     )
 

@@ -61,6 +61,17 @@ def not_promoted(tables: dict[str, pd.DataFrame], production: dict | None) -> st
     )
 
 
+def missed_targets(scores: dict[str, float]) -> list[str]:
+    """The user's targets (`TARGETS`) that scores fall short of, each with both values:
+    what `bespoke status` says of a model that passed the gates but is not yet what the
+    user asked for."""
+    return [
+        f"{metric} {scores[metric]:.2f} < {target:.2f}"
+        for metric, target in TARGETS.items()
+        if metric in scores and scores[metric] < target
+    ]
+
+
 def noise(candidate_ci: float, production_ci: float) -> float:
     """Half-width of the 95% interval of the difference between two composites, each
     measured with its own interval: a smaller lead is within the noise of the scoring."""

@@ -1,10 +1,11 @@
 import pandas as pd
 
-from bespoke_pipeline.evaluation.promotion import beats, best_candidate, not_promoted
+from bespoke_pipeline.evaluation.promotion import beats, best_candidate, not_promoted, save_record
 from bespoke_pipeline.evaluation.prompts import held_out_prompts, reference_prompts
 from bespoke_pipeline.evaluation.scoring import QualityGates
 from bespoke_pipeline.pixelart.caption import parse_caption, render_caption
 from bespoke_pipeline.pixelart.synth import synth_portraits
+from bespoke_pipeline.reports import production_summary
 
 
 def table(*rows: tuple[int, float, bool]) -> pd.DataFrame:
@@ -92,3 +93,17 @@ def test_held_out_prompts_are_new_combinations_and_deterministic():
     assert [p.text for p in prompts] == [p.text for p in held_out_prompts(12, captions, "TOK")]
     accessory = {p.name: p for p in reference_prompts("TOK")}["accessory"]
     assert accessory.expected.eyewear_style == "glasses" and accessory.text.startswith("TOK ")
+
+
+def test_status_says_in_words_which_targets_the_production_model_misses(tmp_path):
+    """A model in production passed the gates; `meets targets: no` left a newcomer
+    wondering why a failing model was promoted."""
+    scores = {m: 1.0 for m in ("composite", "eyes_placed", "right_facing", "background")}
+    scores |= {"skin_color": 1.0, "hair_color": 0.88, "accessories": 0.5}
+    record = {"config": "pixel-tiny", "epoch": 16, "guidance_scale": 1.0, "steps": 10}
+    save_record(tmp_path, {**record, "scores": scores, "meets_targets": False})
+    summary = production_summary(tmp_path)
+    assert "passed every quality gate" in summary
+    assert "misses the targets hair_color 0.88 < 0.90, accessories 0.50 < 0.85" in summary
+    save_record(tmp_path, {**record, "scores": scores | {"hair_color": 0.9, "accessories": 0.9}})
+    assert "meets every target" in production_summary(tmp_path)
