@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
-from transformers import PreTrainedTokenizerFast
 
 from bespoke_pipeline.bench.reader import held_apart
 from bespoke_pipeline.dataset.captions import caption_image, captions_frame, training_captions
@@ -30,7 +29,7 @@ from bespoke_pipeline.dataset.package import CaptionVariant
 from bespoke_pipeline.evaluation.metrics import Reference, image_metrics
 from bespoke_pipeline.evaluation.prompts import EvalPrompt, held_out_prompts, reference_prompts
 from bespoke_pipeline.evaluation.scoring import EvaluationSettings
-from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
+from bespoke_pipeline.models.pixel.architecture import base_tokenizer
 from bespoke_pipeline.models.pixel.tokenizer import reads_every_word
 from bespoke_pipeline.pixelart.caption import parse_caption
 from bespoke_pipeline.pixelart.color_words import colour_of, vocabulary
@@ -80,8 +79,7 @@ def read_real_art(folders: list[Path], trigger: str) -> RealArt:
             grid = read_pixel_art(path).image.convert("RGB")
             images[path.name] = np.asarray(grid)
     frame = captions_frame(rows)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(BASE_MODEL_DIR / "tokenizer")
-    frame["words_known"] = reads_every_word(tokenizer, frame.caption.fillna(""))
+    frame["words_known"] = reads_every_word(base_tokenizer(), frame.caption.fillna(""))
     return RealArt(frame, images)
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 import pandas as pd
 
 from bespoke_pipeline.dataset.images import read_pixel_art
-from bespoke_pipeline.dataset.package import CaptionVariant
+from bespoke_pipeline.dataset.package import CAPTION_VARIANTS, CaptionVariant, PackageEntry
 from bespoke_pipeline.pixelart.analyze import portrait_of
 from bespoke_pipeline.pixelart.caption import (
     CHECKED,
@@ -187,6 +187,16 @@ def training_captions(frame: pd.DataFrame, variant: CaptionVariant) -> pd.Series
     if variant == "auto":
         return frame.caption.where(frame.pixels_agree & frame.words_known, frame.from_pixels)
     return frame.from_pixels
+
+
+def package_entries(frame: pd.DataFrame) -> list[PackageEntry]:
+    """One package entry per row: the caption as written, and every other variant's."""
+    others = [v for v in CAPTION_VARIANTS if v != "as_written"]
+    texts = {v: training_captions(frame, v).tolist() for v in others}
+    return [
+        PackageEntry(file, caption, {v: texts[v][i] for v in others})
+        for i, (file, caption) in enumerate(zip(frame.file, frame.caption, strict=True))
+    ]
 
 
 def write_suggestions(frame: pd.DataFrame, folder: Path) -> list[Path]:

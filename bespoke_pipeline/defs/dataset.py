@@ -13,17 +13,17 @@ from bespoke_pipeline.dataset.captions import (
     caption_image,
     captions_frame,
     disagreements,
-    training_captions,
+    package_entries,
     vocabulary_report,
     write_suggestions,
 )
 from bespoke_pipeline.dataset.images import file_digest, read_pixel_art
-from bespoke_pipeline.dataset.package import CAPTION_VARIANTS, PackageEntry, build_package
+from bespoke_pipeline.dataset.package import build_package
 from bespoke_pipeline.dataset.profile import layout_profile, profile_frame
 from bespoke_pipeline.dataset.scan import records_frame, scan_raw_dir
 from bespoke_pipeline.defs.recording import record
 from bespoke_pipeline.defs.resources import ArtifactStore, DatasetResource, MlflowResource
-from bespoke_pipeline.models.pixel.architecture import BASE_MODEL_DIR
+from bespoke_pipeline.models.pixel.architecture import base_tokenizer
 from bespoke_pipeline.models.pixel.tokenizer import reads_every_word, unknown_words
 from bespoke_pipeline.pixelart.contact_sheet import annotated_sheet, contact_sheet
 
@@ -141,7 +141,7 @@ def captions(
             for f in files
         ]
     )
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(BASE_MODEL_DIR / "tokenizer")
+    tokenizer = base_tokenizer()
     frame["words_known"] = reads_every_word(tokenizer, frame.caption.fillna(""))
     excluded = frame[~frame.included].rename(columns={"problems": "reason"})
     _fail_if_strict(dataset, excluded, "unusable captions")
@@ -222,11 +222,7 @@ def training_package(
     """A deterministic zip of image + caption pairs with a SHA-256 manifest, ready to upload
     to Replicate or CivitAI or to feed our own trainer. Its hash is the data version."""
     usable = captions[captions.included]
-    variants = {v: training_captions(usable, v) for v in CAPTION_VARIANTS if v != "as_written"}
-    entries = [
-        PackageEntry(file, caption, {v: texts.iloc[i] for v, texts in variants.items()})
-        for i, (file, caption) in enumerate(zip(usable.file, usable.caption, strict=True))
-    ]
+    entries = package_entries(usable)
     path = store.path_for(context, "bespoke_punk_training.zip")
     manifest = build_package(dataset.raw_path, entries, path, config.upscale_to)
     sha256 = file_digest(path)

@@ -26,7 +26,7 @@ def best_candidate(tables: dict[str, pd.DataFrame]) -> pd.Series | None:
     (less training, less risk of overfitting). None when nothing passes."""
     if not tables:
         return None
-    rows = pd.concat([t.assign(config=name) for name, t in tables.items()], ignore_index=True)
+    rows = _scored_rows(tables)
     passing = rows[rows["passes_gates"]]
     if passing.empty:
         return None
@@ -34,15 +34,16 @@ def best_candidate(tables: dict[str, pd.DataFrame]) -> pd.Series | None:
     return ranked.iloc[0]
 
 
+def _scored_rows(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every config's score rows in one table, each with its config's name."""
+    return pd.concat([t.assign(config=name) for name, t in tables.items()], ignore_index=True)
+
+
 def not_promoted(tables: dict[str, pd.DataFrame], production: dict | None) -> str:
     """Why nothing was promoted, in one paragraph a user reads without the event log: the
     best checkpoint that failed, each gate it missed with the value and the limit, and
     what production is now."""
-    rows = (
-        pd.concat([t.assign(config=name) for name, t in tables.items()], ignore_index=True)
-        if tables
-        else pd.DataFrame(columns=["checkpoint"])
-    )
+    rows = _scored_rows(tables) if tables else pd.DataFrame(columns=["checkpoint"])
     trained = rows[rows["checkpoint"].astype(bool)]  # the base model's row names none
     if trained.empty:
         verdict = "Not promoted: no checkpoint was scored on this dataset."

@@ -25,6 +25,12 @@ BASE_MODEL_DIR = DATA_DIR / "base" / "pixel-punk-base"
 TEXT_DIM = 128
 
 
+@cache
+def base_tokenizer() -> PreTrainedTokenizerFast:
+    """The shipped base model's tokenizer: which caption words it has tokens for."""
+    return PreTrainedTokenizerFast.from_pretrained(BASE_MODEL_DIR / "tokenizer")
+
+
 def caption_vocabulary_tokenizer() -> PreTrainedTokenizerFast:
     """Fitted on generic and bespoke captions, the reference prompts and every word the
     colour resolver reads, so any colour phrase a user writes has its tokens, and the

@@ -31,6 +31,7 @@ class PixelPunkPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
             unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler
         )
         self.base_vocabulary_size = len(tokenizer)
+        self.added_words: tuple[str, ...] = ()
 
     def use_words(self, words: Sequence[str]) -> None:
         """The base vocabulary and then `words`, each with a row of its own in the token
@@ -39,6 +40,9 @@ class PixelPunkPipeline(DiffusionPipeline, StableDiffusionLoraLoaderMixin):
         with a row, a LoRA on the embedding learns what it means, as textual inversion
         does, and a checkpoint lists its words so that loading it makes the same rows."""
         size = self.base_vocabulary_size
+        if tuple(words) == self.added_words:  # as loaded: scoring loads each epoch in turn
+            return
+        self.added_words = tuple(words)
         self.tokenizer = with_words(self.tokenizer, size, words)
         old = self.text_encoder.get_input_embeddings()
         rows = old.weight.data[:size]
