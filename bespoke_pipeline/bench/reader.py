@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bespoke_pipeline.bench.cryptopunks import DEVELOPMENT, HELD_APART, PUNK_BLUE, load_punks
 from bespoke_pipeline.dataset.images import read_pixel_art
 from bespoke_pipeline.pixelart.color_words import colour_of, resolve
 from bespoke_pipeline.pixelart.colors import rgb_to_hex
 from bespoke_pipeline.pixelart.contact_sheet import annotated_sheet
+from bespoke_pipeline.pixelart.cryptopunks import DEVELOPMENT, HELD_APART, PUNK_BLUE, load_punks
 from bespoke_pipeline.pixelart.regions import Regions, read_regions
 from bespoke_pipeline.pixelart.synth import synth_portraits
 

@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from bespoke_pipeline.bench.cryptopunks import DEVELOPMENT, Punk, load_punks
 from bespoke_pipeline.bench.reader import TRUTH, held_apart
 from bespoke_pipeline.dataset.images import read_pixel_art
+from bespoke_pipeline.pixelart.cryptopunks import DEVELOPMENT, Punk, load_punks
 from bespoke_pipeline.pixelart.layout import SIZE
 from bespoke_pipeline.pixelart.reader_net import EYEWEAR_CLASSES, FLAGS, ReaderNet, as_input
 from bespoke_pipeline.pixelart.synth import synth_portraits

@@ -109,25 +109,31 @@ def wide_palette() -> Palette:
     )
 
 
+def said(part: str, text: str, long: bool) -> str:
+    """A part as a short or a long caption says it."""
+    return _LONG[part].format(text) if long else text
+
+
 def generic_caption(portrait: Portrait, rng: np.random.Generator) -> str:
     words = {**portrait.color_names(), **dict(portrait.words)}
     long = rng.random() < LONG_FORM
 
-    def said(part: str, text: str) -> str:
-        return _LONG[part].format(text) if long else text
-
     hair = f"{words['hair']} {portrait.hair_style} hair" if portrait.hair_style else "bald"
     parts = [
-        said("background", f"{background_phrase(portrait)} background"),
-        said("hair", hair) if portrait.hair_style else hair,
-        said("skin", f"{words['skin']} skin"),
+        said("background", f"{background_phrase(portrait)} background", long),
+        said("hair", hair, long) if portrait.hair_style else hair,
+        said("skin", f"{words['skin']} skin", long),
     ]
-    optional = [portrait.sex, said("lips", f"{words['lips']} lips"), f"looking {portrait.facing}"]
+    optional = [
+        portrait.sex,
+        said("lips", f"{words['lips']} lips", long),
+        f"looking {portrait.facing}",
+    ]
     if portrait.eyes:
-        optional.append(said("eyes", f"{words['eyes']} eyes"))
+        optional.append(said("eyes", f"{words['eyes']} eyes", long))
     if words["collar"]:
         garment = "shirt" if rng.random() < 0.5 else "collar"
-        optional.append(said("collar", f"{words['collar']} {garment}"))
+        optional.append(said("collar", f"{words['collar']} {garment}", long))
     if portrait.beard:
         optional.append(f"{words['beard']} beard")
     if portrait.eyewear_style:
@@ -136,7 +142,13 @@ def generic_caption(portrait: Portrait, rng: np.random.Generator) -> str:
         optional.append(f"{words['headwear_color']} {portrait.headwear_style}")
     if portrait.earring:
         optional.append("gold earring")
-    parts += [p for p in optional if rng.random() >= LEAVE_OUT]
+    return assembled(parts, optional, long, rng)
+
+
+def assembled(parts: list[str], optional: list[str], long: bool, rng: np.random.Generator) -> str:
+    """A caption of `parts`, some of `optional` and some fillers, in random order behind a
+    random opening: so no word is tied to a position."""
+    parts = parts + [p for p in optional if rng.random() >= LEAVE_OUT]
     parts += [FILLERS[i] for i in rng.permutation(len(FILLERS))[: int(rng.integers(0, 4))]]
     if long:
         chosen = rng.permutation(len(_LONG_FILLERS))[: int(rng.integers(4, len(_LONG_FILLERS) + 1))]

@@ -223,8 +223,7 @@ def draw(portrait: Portrait, seed: int = 0, offset: tuple[int, int] = (0, 0)) ->
     portrait's look is fixed by its seed, its meaning by its attributes); `offset` moves
     the figure over the background."""
     rng = np.random.default_rng(seed)
-    canvas = _Canvas(np.zeros((layout.SIZE, layout.SIZE, 3), dtype=np.uint8))
-    _background(canvas, portrait, rng)
+    canvas = _Canvas(background(portrait, rng))
     canvas.offset = offset
     figure = layout.SKIN[portrait.sex] | layout.SHIRT[portrait.sex]
     canvas.paint(_outline(figure), OUTLINE)
@@ -306,10 +305,12 @@ def _eyewear(canvas: _Canvas, portrait: Portrait, word: str) -> None:
         canvas.paint(layout.SHADES_FRAME, OUTLINE)
 
 
-def _background(canvas: _Canvas, portrait: Portrait, rng: np.random.Generator) -> None:
+def background(portrait: Portrait, rng: np.random.Generator) -> np.ndarray:
+    """The portrait's background alone, (24, 24, 3) uint8: also the ground other figures
+    (the CryptoPunks of the pretraining corpus) are set on."""
     a = np.array(hex_to_rgb(portrait.background or "#000000"), dtype=float)
     b = np.array(hex_to_rgb(portrait.background_end or portrait.background or "#000000"))
-    pixels = canvas.pixels
+    pixels = np.zeros((layout.SIZE, layout.SIZE, 3), dtype=np.uint8)
     pixels[:] = a
     size = layout.SIZE
     kind = portrait.background_kind
@@ -334,6 +335,7 @@ def _background(canvas: _Canvas, portrait: Portrait, rng: np.random.Generator) -
         ys, xs = np.mgrid[:size, :size]
         mortar = (ys % 3 == 2) | (((xs + 2 * ((ys // 3) % 2)) % 4) == 3)
         pixels[mortar] = b
+    return pixels
 
 
 def synth_portraits(count: int, seed: int) -> Iterator[tuple[Image.Image, Portrait]]:

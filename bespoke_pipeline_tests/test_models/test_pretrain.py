@@ -1,5 +1,6 @@
-import functools
+import dataclasses
 
+import pytest
 import torch
 from diffusers import UNet2DConditionModel
 from transformers import CLIPTextModel
@@ -7,9 +8,10 @@ from transformers import CLIPTextModel
 from bespoke_pipeline.cli import main
 from bespoke_pipeline.evaluation.base_model_card import SAMPLES_FILE, export_base_model
 from bespoke_pipeline.evaluation.base_quality import REPORTED
-from bespoke_pipeline.models.pixel import pretrain
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline
 from bespoke_pipeline.models.pixel.pretrain import OPTIMIZER_FILE, Pretrainer, PretrainSettings
+from bespoke_pipeline.models.pixel.tokenizer import unknown_words
+from bespoke_pipeline_tests.punks import needs_punks
 
 TINY = PretrainSettings(corpus_size=32, batch_size=4, warmup_steps=2, save_every=2)
 
@@ -89,15 +91,40 @@ def test_a_new_run_can_start_from_an_earlier_runs_weights_and_remembers_it(tmp_p
     assert resumed.warm_start is not None and resumed.warm_start.steps == 2
 
 
-def test_the_command_says_when_the_state_is_already_at_its_step_target(
-    tmp_path, capsys, monkeypatch
-):
+def test_the_command_says_when_the_state_is_already_at_its_step_target(tmp_path, capsys):
     """`bespoke pretrain --minutes 30` once exported the same weights again in silence
     when the committed state had reached the default target."""
-    monkeypatch.setattr(pretrain, "Pretrainer", functools.partial(Pretrainer, settings=TINY))
     Pretrainer(tmp_path, TINY).run(max_steps=2, max_seconds=600)
     main(["pretrain", "--work-dir", str(tmp_path), "--steps", "2", "--minutes", "1"])
     assert "already at step 2, the target: raise the step target" in capsys.readouterr().out
     main(["pretrain", "--work-dir", str(tmp_path), "--steps", "3", "--minutes", "1"])
     assert "resuming at step 2" in capsys.readouterr().out
     assert Pretrainer(tmp_path, TINY).progress.step == 3
+
+
+@needs_punks
+def test_a_run_with_punks_gives_their_words_rows_of_their_own_and_resumes_with_them(tmp_path):
+    """A punk's "clown nose" read as [UNK] [UNK] would teach the model nothing."""
+    with_punks = dataclasses.replace(TINY, punk_share=0.5)
+    earlier = Pretrainer(tmp_path / "earlier", TINY)
+    earlier.run(max_steps=1, max_seconds=600)
+    base_rows = earlier.pipe.text_encoder.get_input_embeddings().weight.detach().clone()
+
+    later = Pretrainer(tmp_path / "later", with_punks, init_from=tmp_path / "earlier")
+    assert len(later.captions) == TINY.corpus_size
+    new_words = set(unknown_words(earlier.pipe.tokenizer, later.captions))
+    assert new_words and not unknown_words(later.pipe.tokenizer, later.captions)
+    rows = later.pipe.text_encoder.get_input_embeddings().weight
+    assert rows.shape[0] == base_rows.shape[0] + len(new_words)
+    torch.testing.assert_close(rows[: len(base_rows)], base_rows)  # no id moved
+    later.run(max_steps=2, max_seconds=600)
+
+    resumed = Pretrainer(tmp_path / "later")  # its own settings, tokenizer and rows
+    assert resumed.settings == with_punks and resumed.progress.step == 2
+    assert resumed.pipe.tokenizer.get_vocab() == later.pipe.tokenizer.get_vocab()
+    with pytest.raises(ValueError, match="other settings"):
+        Pretrainer(tmp_path / "later", TINY)
+
+    export_base_model(resumed, tmp_path / "base")
+    pipe = PixelPunkPipeline.from_pretrained(tmp_path / "base")
+    assert not unknown_words(pipe.tokenizer, later.captions)

