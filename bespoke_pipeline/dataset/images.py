@@ -35,7 +35,7 @@ EXACT_PATCH = 1 / 8
 #: Smeared edges: a pixel within BLEND_TOLERANCE (delta E) of the segment between two
 #: opposite neighbours at least BLEND_CONTRAST apart, and more than BLEND_DISTINCT from
 #: each. Resampled portraits have 10-25 % such pixels; real art, with its ramps, gradients
-#: and dithering, up to 6.8 % (lady_033_staranise in ../shared/real-dev) and the demo set
+#: and dithering, up to 6.8 % (lady_033_staranise, one of the artist's pairs) and the demo set
 #: up to 3.7 %; real portraits blurred with a bilinear filter 16-31 %. Above RESAMPLED_SHARE,
 #: half-way, a grid is left out unless `allow_resampled`: a false refusal loses art.
 BLEND_TOLERANCE = 4.0

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import dagster as dg
 import psutil
-from dagster._core.events import DagsterEventType
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
@@ -91,7 +90,7 @@ def clear_stale_runs(
 
 
 def _executing_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ENGINE_EVENT).records
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
     for record in records:
         data = record.event_log_entry.dagster_event.engine_event_data
         pid = data.metadata.get("pid") if data else None

@@ -1,6 +1,6 @@
 """Procedural bespoke punks with known ground truth, drawn like the artist's real ones.
 
-Real bespoke art (see ../shared/DESIGN.md, "Real bespoke art") has patterned backgrounds,
+Real bespoke art (docs/real-art.md) has patterned backgrounds,
 hair shaded in several tones, a black outline, pupils at (9,12)/(14,12) and captions in the
 artist's own colour words; so do these. Every colour is chosen as a *word* first ("warm
 copper", "light blue-gray") and painted with the colour the shared resolver gives that word,
