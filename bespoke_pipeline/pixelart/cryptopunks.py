@@ -90,8 +90,9 @@ class Punk:
     labels: tuple[str, ...] = ()  # every label of the punk, as the package names them
     facing: str = "right"  # every CryptoPunk faces the same way
 
-    def on(self, background: tuple[int, int, int] = PUNK_BLUE) -> np.ndarray:
-        """RGB pixels over a flat background (half-transparent smoke blended in)."""
+    def on(self, background: tuple[int, int, int] | np.ndarray = PUNK_BLUE) -> np.ndarray:
+        """RGB pixels over a background, one colour or (24, 24, 3) pixels (half-transparent
+        smoke blended in)."""
         alpha = self.rgba[..., 3:4].astype(np.float32) / 255
         mixed = self.rgba[..., :3] * alpha + np.array(background, np.float32) * (1 - alpha)
         return np.round(mixed).astype(np.uint8)

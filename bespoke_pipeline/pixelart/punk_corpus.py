@@ -12,7 +12,7 @@ hair") and the reader's colour words for hair and skin. Punks 4000-4999 stay hel
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -81,14 +81,11 @@ def punk_example(reading: PunkReading, rng: np.random.Generator) -> tuple[np.nda
     """One punk on a random background of the generator's, facing a random way, with a
     caption in the generic corpus's manner. (24, 24, 3) uint8."""
     ground = random_portrait(rng, wide_palette())
-    alpha = reading.punk.rgba[..., 3:4].astype(np.float32) / 255
-    pixels = reading.punk.rgba[..., :3] * alpha + background(ground, rng) * (1 - alpha)
-    image = np.round(pixels).astype(np.uint8)
+    image = reading.punk.on(background(ground, rng))
     facing = "right"
     if rng.random() < 0.5:
         image, facing = image[:, ::-1].copy(), "left"
     long = rng.random() < LONG_FORM
-    ground = replace(ground, facing=facing)
     parts = [
         said("background", f"{background_phrase(ground)} background", long),
         said("skin", f"{reading.skin} skin", long),

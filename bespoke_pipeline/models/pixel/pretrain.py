@@ -59,6 +59,10 @@ class PretrainSettings:
     #: (`make install-dev`); the shipped recipe up to 30,000 steps had none.
     punk_share: float = 0.0
 
+    @property
+    def punk_count(self) -> int:
+        return round(self.corpus_size * self.punk_share)
+
 
 @dataclass(frozen=True)
 class WarmStart:
@@ -93,12 +97,14 @@ class Pretrainer:
         `init_from`: another run's work folder whose weights (and tokenizer) a new run
         starts from, for a new recipe that should not relearn shapes from scratch."""
         self.work_dir = work_dir
-        self.settings = settings = _settings(work_dir / STATE_FILE, settings)
+        path = work_dir / STATE_FILE
+        saved = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+        self.settings = settings = _settings(saved, settings, path)
         self.device = _device()
         work_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(settings.seed)  # weight init; later randomness uses self.generator
         self.warm_start: WarmStart | None = None
-        fresh = not (work_dir / STATE_FILE).exists()
+        fresh = saved is None
         if fresh and init_from is not None:
             shutil.copytree(init_from / TOKENIZER_DIR, work_dir / TOKENIZER_DIR, dirs_exist_ok=True)
         images, self.captions = corpus(settings)
@@ -116,7 +122,8 @@ class Pretrainer:
         self.progress = PretrainProgress(step=0, loss=float("nan"), seconds=0.0)
         self.losses: list[tuple[int, float]] = []
         self.warmup_from = 0  # a resume without the optimizer's moments warms up again
-        self._load_state()
+        if saved is not None:
+            self._load_state(saved)
 
     def _tokenizer(self) -> PreTrainedTokenizerFast:
         """The vocabulary is fixed when a run starts and kept beside its state: a later
@@ -145,11 +152,7 @@ class Pretrainer:
         progress = state["progress"]
         self.warm_start = WarmStart(str(source), progress["step"], progress["seconds"])
 
-    def _load_state(self) -> None:
-        path = self.work_dir / STATE_FILE
-        if not path.exists():
-            return
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    def _load_state(self, state: dict) -> None:
         self.pipe.unet.load_state_dict(state["unet"])
         self.pipe.text_encoder.load_state_dict(state["text_encoder"])
         moments = self.work_dir / OPTIMIZER_FILE
@@ -264,13 +267,14 @@ class Pretrainer:
         return pipe.to(self.device).to(torch.float32)
 
 
-def _settings(state_file: Path, given: PretrainSettings | None) -> PretrainSettings:
+def _settings(
+    saved: dict | None, given: PretrainSettings | None, state_file: Path
+) -> PretrainSettings:
     """A resumed run's own settings (a field added since it started at its default); a
     new run's as given."""
-    if not state_file.exists():
+    if saved is None:
         return given or PretrainSettings()
-    saved = torch.load(state_file, map_location="cpu", weights_only=True)["settings"]
-    settings = PretrainSettings(**{**asdict(PretrainSettings()), **saved})
+    settings = PretrainSettings(**{**asdict(PretrainSettings()), **saved["settings"]})
     if given is not None and given != settings:
         raise ValueError(f"{state_file} was written with other settings; use a new work folder")
     return settings
@@ -279,7 +283,7 @@ def _settings(state_file: Path, given: PretrainSettings | None) -> PretrainSetti
 def corpus(settings: PretrainSettings) -> tuple[np.ndarray, list[str]]:
     """The generator's portraits and, at `punk_share`, CryptoPunks, as uint8 images with
     their captions (the punks after the generator's, which keep their seed's order)."""
-    punks = round(settings.corpus_size * settings.punk_share)
+    punks = settings.punk_count
     images, captions = generic_corpus(settings.corpus_size - punks, settings.corpus_seed)
     if not punks:
         return images, captions
