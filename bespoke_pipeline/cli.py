@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -100,10 +101,26 @@ def _materialize(instance, command: list[str]) -> bool:
     try:
         return process.wait() == 0
     except KeyboardInterrupt:
-        process.kill()
+        _kill_tree(process.pid)
         process.wait()
         clear_stale_runs(instance, default_tracking_uri(), print)
         sys.exit("interrupted: the run was stopped and cleared")
+
+
+def _kill_tree(pid: int) -> None:
+    """The process and every process it started: a worker left behind would go on
+    training, and hold the run's files and our caller's output pipes open."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        processes = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=30)
 
 
 def _bench_train(args: argparse.Namespace) -> None:
